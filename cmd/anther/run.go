@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+
+	"github.com/anther-robotics/anther/control"
+	"github.com/anther-robotics/anther/robot"
+	"github.com/anther-robotics/anther/sim"
+	"github.com/anther-robotics/anther/telemetry"
+	"github.com/anther-robotics/anther/teleop"
+)
+
+type runOpts struct {
+	robot    string
+	sim      bool
+	port     string
+	listen   string
+	activate bool
+	spin     time.Duration
+}
+
+func (a *app) runCmd() *cobra.Command {
+	var o runOpts
+	cmd := &cobra.Command{
+		Use:   "run --robot NAME|FILE [--sim | --port P] [--listen ADDR]",
+		Short: "run the robot daemon: control loop, HTTP API and metrics",
+		Long: `run owns one robot: it opens its buses (or the simulator with --sim), runs the
+control loop at the description's rate, and serves the HTTP API and /metrics.
+It logs "listening on http://ADDR" once the API is up (port 0 picks a free port).
+Ctrl-C or SIGTERM halts the actuators (torque off) before the process exits.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !cmd.Flags().Changed("activate") {
+				o.activate = o.sim
+			}
+			return a.runDaemon(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.robot, "robot", "", "built-in profile name or description file (see `anther robots`)")
+	f.BoolVar(&o.sim, "sim", false, "run on the simulator instead of real buses")
+	f.StringVar(&o.port, "port", "", "serial port for the first bus (overrides the description)")
+	f.StringVar(&o.listen, "listen", "127.0.0.1:8080", "HTTP listen address")
+	f.BoolVar(&o.activate, "activate", false, "turn torque on at start (default: on with --sim, off on hardware)")
+	f.DurationVar(&o.spin, "spin", 50*time.Microsecond, "busy-wait before each deadline (trades CPU for timing precision)")
+	_ = cmd.MarkFlagRequired("robot")
+	return cmd
+}
+
+// openHardware builds the robot's joints: the simulator, or its real buses.
+func openHardware(d *robot.Description, o runOpts) (robot.Hardware, error) {
+	if o.sim {
+		return sim.NewBus(d), nil
+	}
+	return nil, fmt.Errorf("robot %s: real %s buses need the serial drivers; run with --sim", d.Name, d.Buses[0].Protocol)
+}
+
+func (a *app) runDaemon(ctx context.Context, o runOpts) error {
+	log := a.logger()
+	d, err := robot.Load(o.robot)
+	if err != nil {
+		return err
+	}
+	if o.port != "" && len(d.Buses) > 0 {
+		d.Buses[0].Port = o.port
+	}
+	hw, err := openHardware(d, o)
+	if err != nil {
+		return err
+	}
+	defer hw.Close()
+	if err := hw.Configure(ctx); err != nil {
+		return fmt.Errorf("configure %s: %w", d.Name, err)
+	}
+
+	ring := control.NewRing(1024)
+	loop, err := control.New(control.Config{
+		Rate: d.Rate, Clock: control.NewWallClock(o.spin), Bus: hw,
+		Limits: control.LimitsFromDescription(d, 0.01), Sinks: []control.Sink{ring}, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	mon := control.NewMonitor(loop, ring, log)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		telemetry.NewLoopCollector(loop, d.Name))
+	api := teleop.NewServer(d, loop, mon, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), log)
+
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 5 * time.Second}
+
+	loopCtx, stopLoop := context.WithCancel(context.Background())
+	defer stopLoop()
+	loopDone := make(chan error, 1)
+	go func() { loopDone <- loop.Run(loopCtx) }()
+	monCtx, stopMon := context.WithCancel(context.Background())
+	defer stopMon()
+	go mon.Run(monCtx, 10*time.Millisecond)
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- srv.Serve(ln) }()
+
+	log.Info("anther running", "robot", d.Name, "source", d.Source, "sim", o.sim,
+		"joints", len(d.Joints), "rate_hz", d.Rate)
+	log.Info("listening on http://" + ln.Addr().String())
+	if o.activate {
+		loop.Request(control.RequestActivate)
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("stopping: halting actuators")
+	case err := <-loopDone:
+		loopDone <- err
+		runErr = fmt.Errorf("control loop stopped: %w", err)
+	case err := <-httpDone:
+		runErr = fmt.Errorf("http server: %w", err)
+	}
+	// Halt first: stop the loop (which halts the bus on its way out), then
+	// halt again directly in case the loop is stuck, then the rest.
+	stopLoop()
+	select {
+	case err := <-loopDone:
+		if err != nil && runErr == nil {
+			runErr = err
+		}
+	case <-time.After(2 * time.Second):
+		log.Error("control loop did not stop within 2 s")
+	}
+	if err := hw.Halt(); err != nil {
+		log.Error("halt", "err", err)
+	} else {
+		log.Info("actuators halted")
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("http shutdown", "err", err)
+	}
+	stopMon()
+	rep := loop.Timing().Report()
+	log.Info("loop timing", "ticks", rep.Ticks, "overruns", rep.Overruns,
+		"lateness_p50_us", rep.Lateness.P50US, "lateness_p99_us", rep.Lateness.P99US,
+		"lateness_p99_9_us", rep.Lateness.P999US, "lateness_max_us", rep.Lateness.MaxUS)
+	if runErr != nil {
+		return runErr
+	}
+	log.Info("stopped cleanly")
+	return nil
+}

@@ -1,0 +1,232 @@
+// Package teleop is the operator's side of anther: the HTTP API (and, with
+// later issues, the web console, WebSocket streams and leader-arm teleop).
+// It talks to the control loop only through the loop's lock-free methods and
+// the monitor's latest step; nothing here runs on the loop's thread.
+package teleop
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/anther-robotics/anther/control"
+	"github.com/anther-robotics/anther/robot"
+)
+
+// Server serves the HTTP API for one robot.
+type Server struct {
+	desc    *robot.Description
+	loop    *control.Loop
+	mon     *control.Monitor
+	log     *slog.Logger
+	metrics http.Handler
+	mux     *http.ServeMux
+	started time.Time
+}
+
+// NewServer wires the API. metrics serves /metrics (may be nil).
+func NewServer(desc *robot.Description, loop *control.Loop, mon *control.Monitor, metrics http.Handler, log *slog.Logger) *Server {
+	s := &Server{desc: desc, loop: loop, mon: mon, log: log, metrics: metrics, mux: http.NewServeMux(), started: time.Now()}
+	s.mux.HandleFunc("GET /api/health", s.health)
+	s.mux.HandleFunc("GET /api/state", s.state)
+	s.mux.HandleFunc("POST /api/joints/targets", s.targets)
+	s.mux.HandleFunc("POST /api/estop", s.estop)
+	s.mux.HandleFunc("POST /api/lifecycle/{verb}", s.lifecycle)
+	if metrics != nil {
+		s.mux.Handle("GET /metrics", metrics)
+	}
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, format string, args ...any) {
+	writeJSON(w, code, map[string]string{"error": fmt.Sprintf(format, args...)})
+}
+
+func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{
+		"status":    "ok",
+		"robot":     s.desc.Name,
+		"lifecycle": s.loop.Lifecycle().String(),
+		"uptime_s":  time.Since(s.started).Seconds(),
+	})
+}
+
+// JointState is one joint in GET /api/state.
+type JointState struct {
+	Name        string  `json:"name"`
+	Position    float64 `json:"position"` // rad
+	Velocity    float64 `json:"velocity"` // rad/s
+	Effort      float64 `json:"effort"`   // N·m
+	Target      float64 `json:"target"`   // rad, as asked
+	Command     float64 `json:"command"`  // rad, as written after limits
+	Clamped     bool    `json:"clamped"`  // the target was outside the limits
+	Limited     bool    `json:"limited"`  // motion slowed by velocity/acceleration limits
+	Temperature float64 `json:"temperature_c"`
+	Fault       string  `json:"fault"`
+	Min         float64 `json:"min"`
+	Max         float64 `json:"max"`
+}
+
+// State is the body of GET /api/state.
+type State struct {
+	Robot       string               `json:"robot"`
+	Lifecycle   string               `json:"lifecycle"`
+	Mode        string               `json:"mode"`
+	Tick        uint64               `json:"tick"`
+	Time        time.Time            `json:"time"`
+	Torque      bool                 `json:"torque"`
+	Joints      []JointState         `json:"joints"`
+	Timing      control.TimingReport `json:"timing"`
+	RateHz      float64              `json:"rate_hz"`
+	BusErrors   uint64               `json:"bus_errors"`
+	LastBusErr  string               `json:"last_bus_error,omitempty"`
+	Faults      []string             `json:"faults"`
+	RingDropped uint64               `json:"monitor_dropped"`
+}
+
+func (s *Server) state(w http.ResponseWriter, _ *http.Request) {
+	var st control.Step
+	if !s.mon.Latest(&st) {
+		writeError(w, http.StatusServiceUnavailable, "the control loop has not ticked yet")
+		return
+	}
+	out := State{
+		Robot: s.desc.Name, Lifecycle: st.Lifecycle.String(), Mode: st.Mode.String(),
+		Tick: st.Seq, Time: st.Time, Torque: st.Command.Torque,
+		Timing: s.loop.Timing().Report(), RateHz: s.desc.Rate,
+		BusErrors: s.loop.BusErrors(), Faults: []string{},
+	}
+	if err := s.loop.LastBusError(); err != nil {
+		out.LastBusErr = err.Error()
+	}
+	for i, j := range s.desc.Joints {
+		js := JointState{
+			Name: j.Name, Position: st.State.Position[i], Velocity: st.State.Velocity[i],
+			Effort: st.State.Effort[i], Target: st.Target[i], Command: st.Command.Position[i],
+			Clamped: st.Command.Clamped&(1<<i) != 0, Limited: st.Command.Limited&(1<<i) != 0,
+			Temperature: st.State.Temperature[i], Fault: st.State.Fault[i].String(),
+			Min: float64(j.Min), Max: float64(j.Max),
+		}
+		if st.State.Fault[i] != 0 {
+			out.Faults = append(out.Faults, j.Name+": "+st.State.Fault[i].String())
+		}
+		out.Joints = append(out.Joints, js)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// TargetsRequest is the body of POST /api/joints/targets.
+type TargetsRequest struct {
+	Targets map[string]float64 `json:"targets"` // joint name → position, rad
+}
+
+func (s *Server) targets(w http.ResponseWriter, r *http.Request) {
+	var req TargetsRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "bad JSON: %v (want {\"targets\": {\"joint\": radians}})", err)
+		return
+	}
+	if len(req.Targets) == 0 {
+		writeError(w, http.StatusBadRequest, "no targets given (want {\"targets\": {\"joint\": radians}})")
+		return
+	}
+	var tg control.Targets
+	names := make([]string, 0, len(req.Targets))
+	for n := range req.Targets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		v := req.Targets[name]
+		idx, ok := s.desc.Joint(name)
+		if !ok {
+			writeError(w, http.StatusBadRequest, "unknown joint %q (joints: %s)", name, strings.Join(s.desc.JointNames(), ", "))
+			return
+		}
+		j := s.desc.Joints[idx]
+		if math.IsNaN(v) || math.IsInf(v, 0) || v < float64(j.Min) || v > float64(j.Max) {
+			writeError(w, http.StatusBadRequest, "%s: target %g rad is outside [%g, %g]", name, v, float64(j.Min), float64(j.Max))
+			return
+		}
+		tg.Mask |= 1 << idx
+		tg.Position[idx] = v
+	}
+	if lc := s.loop.Lifecycle(); lc != robot.Active {
+		writeError(w, http.StatusConflict, "robot is %s: activate it first (POST /api/lifecycle/activate)", lc)
+		return
+	}
+	s.loop.SetTargets(&tg)
+	writeJSON(w, http.StatusOK, map[string]any{"accepted": names})
+}
+
+// waitLifecycle waits a few ticks for the loop to reach want.
+func (s *Server) waitLifecycle(want ...robot.Lifecycle) robot.Lifecycle {
+	deadline := time.Now().Add(max(20*s.loop.Period(), 50*time.Millisecond))
+	for {
+		lc := s.loop.Lifecycle()
+		for _, w := range want {
+			if lc == w {
+				return lc
+			}
+		}
+		if time.Now().After(deadline) {
+			return lc
+		}
+		time.Sleep(s.loop.Period() / 4)
+	}
+}
+
+func (s *Server) estop(w http.ResponseWriter, r *http.Request) {
+	s.loop.EStop()
+	s.log.Warn("e-stop requested", "from", "http", "remote", r.RemoteAddr)
+	lc := s.waitLifecycle(robot.EStopped)
+	writeJSON(w, http.StatusOK, map[string]string{"lifecycle": lc.String()})
+}
+
+var errBadVerb = errors.New("unknown lifecycle verb")
+
+func (s *Server) lifecycle(w http.ResponseWriter, r *http.Request) {
+	verb := r.PathValue("verb")
+	var (
+		req  control.Request
+		want robot.Lifecycle
+	)
+	switch verb {
+	case "activate":
+		req, want = control.RequestActivate, robot.Active
+	case "deactivate":
+		req, want = control.RequestDeactivate, robot.Inactive
+	case "reset":
+		req, want = control.RequestReset, robot.Inactive
+	default:
+		writeError(w, http.StatusNotFound, "%v %q (use activate, deactivate or reset)", errBadVerb, verb)
+		return
+	}
+	from := s.loop.Lifecycle()
+	s.loop.Request(req)
+	lc := s.waitLifecycle(want)
+	if lc != want {
+		writeError(w, http.StatusConflict, "cannot %s from %s (now %s)", verb, from, lc)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"lifecycle": lc.String()})
+}
