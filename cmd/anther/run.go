@@ -15,7 +15,6 @@ import (
 
 	"github.com/anther-robotics/anther/control"
 	"github.com/anther-robotics/anther/robot"
-	"github.com/anther-robotics/anther/sim"
 	"github.com/anther-robotics/anther/telemetry"
 	"github.com/anther-robotics/anther/teleop"
 )
@@ -55,14 +54,6 @@ Ctrl-C or SIGTERM halts the actuators (torque off) before the process exits.`,
 	f.DurationVar(&o.spin, "spin", 50*time.Microsecond, "busy-wait before each deadline (trades CPU for timing precision)")
 	_ = cmd.MarkFlagRequired("robot")
 	return cmd
-}
-
-// openHardware builds the robot's joints: the simulator, or its real buses.
-func openHardware(d *robot.Description, o runOpts) (robot.Hardware, error) {
-	if o.sim {
-		return sim.NewBus(d), nil
-	}
-	return nil, fmt.Errorf("robot %s: real %s buses need the serial drivers; run with --sim", d.Name, d.Buses[0].Protocol)
 }
 
 func (a *app) runDaemon(ctx context.Context, o runOpts) error {
