@@ -29,10 +29,12 @@ func LimitsFromDescription(d *robot.Description, margin float64) []JointLimits {
 
 // Limiter turns targets into commands every joint can follow safely: NaN and
 // ±Inf targets hold the last command, positions are clamped into the soft
-// limits, and motion is shaped so velocity and acceleration stay inside
-// their limits (a trapezoidal profile towards the target, recomputed each
-// tick). It keeps the last command and velocity, so it is per loop; it does
-// not allocate.
+// limits, and motion is shaped so velocity (and so the step per tick) and
+// acceleration stay inside their limits: a trapezoidal profile towards the
+// target, recomputed each tick, which may overshoot a target that jumps
+// closer than the joint can stop and then come back. The hard position
+// limits are absolute and win over the acceleration limit. It keeps the
+// last command and velocity, so it is per loop; it does not allocate.
 type Limiter struct {
 	n    int
 	dt   float64
@@ -85,35 +87,37 @@ func (l *Limiter) Apply(target *[robot.MaxJoints]float64, c *robot.Command) {
 			t = hi
 			c.Clamped |= 1 << i
 		}
-		last := l.last[i]
-		err := t - last
-		v := err / dt
-		// The fastest speed from which the joint can still stop at the target.
-		vmax := lim.MaxVel
-		if lim.MaxAcc > 0 {
-			vmax = min(vmax, math.Sqrt(2*lim.MaxAcc*math.Abs(err))+lim.MaxAcc*dt)
-		}
 		limited := false
-		if v > vmax {
-			v, limited = vmax, true
-		} else if v < -vmax {
-			v, limited = -vmax, true
-		}
-		if lim.MaxAcc > 0 {
-			dv := lim.MaxAcc * dt
-			if v > l.vel[i]+dv {
-				v, limited = l.vel[i]+dv, true
-			} else if v < l.vel[i]-dv {
-				v, limited = l.vel[i]-dv, true
+		last, vOld := l.last[i], l.vel[i]
+		err := t - last
+		amax := lim.MaxAcc
+		dv := amax * dt
+		var v float64
+		if math.Abs(err/dt) <= lim.MaxVel && (amax <= 0 || (math.Abs(err/dt-vOld) <= dv && math.Abs(err/dt) <= dv)) {
+			// The target is reachable this tick within both limits, and
+			// the joint can stop there next tick.
+			v = err / dt
+		} else {
+			// Trapezoidal profile: the fastest speed from which the joint
+			// can still stop at the target braking by dv a tick (the
+			// discrete form of √(2·a·d)), within the velocity limit...
+			vmax := lim.MaxVel
+			if amax > 0 {
+				n := math.Sqrt(0.25+2*math.Abs(err)/(dv*dt)) - 0.5
+				vmax = min(vmax, n*dv)
 			}
+			v = max(-vmax, min(vmax, err/dt))
+			// ...reached without exceeding the acceleration limit.
+			if amax > 0 {
+				v = max(vOld-dv, min(vOld+dv, v))
+			}
+			limited = true
 		}
 		p := last + v*dt
-		// Never step past the target because of the acceleration bound.
-		if (err > 0 && p > t) || (err < 0 && p < t) || err == 0 {
-			p = t
-		}
-		// Hard limits are absolute.
-		p = max(lim.Min, min(lim.Max, p))
+		// Hard limits win over the acceleration limit, but never command a
+		// step further out than the last command (a joint found outside its
+		// limits is brought back, not snapped).
+		p = max(min(lim.Min, last), min(max(lim.Max, last), p))
 		if limited {
 			c.Limited |= 1 << i
 		}

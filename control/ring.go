@@ -20,6 +20,7 @@ type Step struct {
 	Faults    uint64        // bit i: joint i reported a fault this tick
 	BusErr    bool          // the bus returned an error this tick
 	Lateness  time.Duration // how late the tick woke
+	Trip      Trip          // last safety trip
 }
 
 // Sink receives Steps from the loop. Push must never block; it returns false

@@ -98,6 +98,7 @@ type State struct {
 	BusErrors   uint64               `json:"bus_errors"`
 	LastBusErr  string               `json:"last_bus_error,omitempty"`
 	Faults      []string             `json:"faults"`
+	Safety      control.SafetyStatus `json:"safety"`
 	RingDropped uint64               `json:"monitor_dropped"`
 }
 
@@ -111,7 +112,7 @@ func (s *Server) state(w http.ResponseWriter, _ *http.Request) {
 		Robot: s.desc.Name, Lifecycle: st.Lifecycle.String(), Mode: st.Mode.String(),
 		Tick: st.Seq, Time: st.Time, Torque: st.Command.Torque,
 		Timing: s.loop.Timing().Report(), RateHz: s.desc.Rate,
-		BusErrors: s.loop.BusErrors(), Faults: []string{},
+		BusErrors: s.loop.BusErrors(), Faults: []string{}, Safety: s.loop.SafetyStatus(),
 	}
 	if err := s.loop.LastBusError(); err != nil {
 		out.LastBusErr = err.Error()

@@ -86,6 +86,46 @@ func (a *app) configCmd() *cobra.Command {
 			return err
 		},
 	}
-	cmd.AddCommand(validate, show)
+	cmd.AddCommand(validate, show, a.importURDFCmd())
+	return cmd
+}
+
+func (a *app) importURDFCmd() *cobra.Command {
+	var profile string
+	cmd := &cobra.Command{
+		Use:   "import-urdf FILE [--robot PROFILE|FILE]",
+		Short: "read joint limits from a URDF; with --robot, print that description tightened by them",
+		Long: `import-urdf reads a URDF's joints (names, types, <limit>s; meshes are not needed).
+Without --robot it lists the actuated joints and their limits. With --robot it
+prints the description with each same-named joint's position range narrowed to the
+URDF's and its velocity/torque limits lowered to the URDF's where smaller: save
+the output as a file and run with --robot FILE.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			u, err := robot.ReadURDF(args[0])
+			if err != nil {
+				return err
+			}
+			if profile == "" {
+				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintf(tw, "# %s\nJOINT\tTYPE\tLOWER\tUPPER\tVELOCITY\tEFFORT\n", u.Name)
+				for _, j := range u.Joints {
+					if j.Actuated() {
+						fmt.Fprintf(tw, "%s\t%s\t%g\t%g\t%g\t%g\n", j.Name, j.Type, j.Lower, j.Upper, j.Velocity, j.Effort)
+					}
+				}
+				return tw.Flush()
+			}
+			d, err := robot.Load(profile)
+			if err != nil {
+				return err
+			}
+			matched, missing := robot.ApplyURDFLimits(d, u)
+			fmt.Fprintf(a.stderr, "import-urdf: %d joint(s) matched %v; not in the URDF: %v\n", len(matched), matched, missing)
+			_, err = a.stdout.Write(d.YAML())
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&profile, "robot", "", "profile or description to tighten with the URDF's limits")
 	return cmd
 }

@@ -232,21 +232,27 @@ func TestEStopOverHTTP(t *testing.T) {
 		}
 		d.get(t, "/api/state", &st)
 	}
-	code, body := d.post(t, "/api/estop", "")
-	if code != http.StatusOK || !strings.Contains(body, "estopped") {
-		t.Fatalf("estop: %d %s", code, body)
+	// The CLI reaches the daemon like an operator would.
+	out, err := exec.Command(anther(t), "estop", "--addr", d.addr).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "estopped") {
+		t.Fatalf("anther estop: %v: %s", err, out)
 	}
-	code, body = d.post(t, "/api/joints/targets", `{"targets":{"gripper":0.5}}`)
+	d.get(t, "/api/state", &st)
+	if st.Lifecycle != "estopped" {
+		t.Fatalf("after anther estop the daemon is %s", st.Lifecycle)
+	}
+	code, body := d.post(t, "/api/joints/targets", `{"targets":{"gripper":0.5}}`)
 	if code != http.StatusConflict {
 		t.Fatalf("targets while e-stopped: %d %s, want 409", code, body)
 	}
 	if code, body = d.post(t, "/api/lifecycle/activate", ""); code != http.StatusConflict {
 		t.Fatalf("activate while e-stopped: %d %s, want 409", code, body)
 	}
-	for _, verb := range []string{"reset", "activate"} {
-		if code, body = d.post(t, "/api/lifecycle/"+verb, ""); code != http.StatusOK {
-			t.Fatalf("%s: %d %s", verb, code, body)
-		}
+	if code, body = d.post(t, "/api/lifecycle/reset", ""); code != http.StatusOK {
+		t.Fatalf("reset: %d %s", code, body)
+	}
+	if out, err := exec.Command(anther(t), "activate", "--addr", d.addr).CombinedOutput(); err != nil || !strings.Contains(string(out), "active") {
+		t.Fatalf("anther activate: %v: %s", err, out)
 	}
 	_ = d.cmd.Process.Signal(syscall.SIGINT)
 	if err := <-d.done; err != nil {

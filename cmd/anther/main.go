@@ -72,6 +72,10 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		a.configCmd(),
 		a.versionCmd(),
 		a.benchCmd(),
+		a.estopCmd(),
+		a.lifecycleCmd("activate", "turn a running daemon's robot on (torque on, commands flow)"),
+		a.lifecycleCmd("deactivate", "turn a running daemon's robot off (torque off, still reading)"),
+		a.lifecycleCmd("reset", "clear an e-stop or fault on a running daemon (then activate)"),
 	)
 	return root
 }

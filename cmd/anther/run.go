@@ -26,6 +26,8 @@ type runOpts struct {
 	listen   string
 	activate bool
 	spin     time.Duration
+	rt       bool
+	urdf     string
 }
 
 func (a *app) runCmd() *cobra.Command {
@@ -52,6 +54,8 @@ Ctrl-C or SIGTERM halts the actuators (torque off) before the process exits.`,
 	f.StringVar(&o.listen, "listen", "127.0.0.1:8080", "HTTP listen address")
 	f.BoolVar(&o.activate, "activate", false, "turn torque on at start (default: on with --sim, off on hardware)")
 	f.DurationVar(&o.spin, "spin", 50*time.Microsecond, "busy-wait before each deadline (trades CPU for timing precision)")
+	f.BoolVar(&o.rt, "rt", false, "real-time tuning of the loop thread: SCHED_FIFO 80, mlockall, GOGC=400, GOMEMLIMIT=256MiB")
+	f.StringVar(&o.urdf, "urdf", "", "tighten joint limits with a URDF's <limit>s (joints matched by name)")
 	_ = cmd.MarkFlagRequired("robot")
 	return cmd
 }
@@ -65,6 +69,14 @@ func (a *app) runDaemon(ctx context.Context, o runOpts) error {
 	if o.port != "" && len(d.Buses) > 0 {
 		d.Buses[0].Port = o.port
 	}
+	if o.urdf != "" {
+		u, err := robot.ReadURDF(o.urdf)
+		if err != nil {
+			return err
+		}
+		matched, missing := robot.ApplyURDFLimits(d, u)
+		log.Info("limits tightened from URDF", "urdf", o.urdf, "matched", matched, "missing", missing)
+	}
 	hw, err := openHardware(d, o)
 	if err != nil {
 		return err
@@ -75,10 +87,15 @@ func (a *app) runDaemon(ctx context.Context, o runOpts) error {
 	}
 
 	ring := control.NewRing(1024)
-	loop, err := control.New(control.Config{
+	cfg := control.Config{
 		Rate: d.Rate, Clock: control.NewWallClock(o.spin), Bus: hw,
 		Limits: control.LimitsFromDescription(d, 0.01), Sinks: []control.Sink{ring}, Logger: log,
-	})
+	}
+	if o.rt {
+		rt := control.DefaultRealTime()
+		cfg.RT = &rt
+	}
+	loop, err := control.New(cfg)
 	if err != nil {
 		return err
 	}
