@@ -1,9 +1,9 @@
 package control
 
 import (
-	"runtime"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -26,6 +26,10 @@ type WallClock struct {
 	// Spin is how long before the deadline the kernel sleep ends and the
 	// busy-wait starts. 0 sleeps in the kernel to the deadline.
 	Spin time.Duration
+	// KeepP sleeps without telling the Go scheduler (a raw system call), so
+	// the loop's thread keeps its P and never waits for one on wake-up; the
+	// rest of the program then has one P fewer.
+	KeepP bool
 
 	t0 time.Time // wall/monotonic reference
 	m0 int64     // CLOCK_MONOTONIC at t0, ns
@@ -51,14 +55,24 @@ func (c *WallClock) SleepUntil(deadline time.Time) {
 	if time.Until(deadline) > c.Spin {
 		c.ts = unix.NsecToTimespec(wake)
 		for {
-			err := unix.ClockNanosleep(unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, &c.ts, nil)
+			var err error
+			if c.KeepP {
+				_, _, e := unix.RawSyscall6(unix.SYS_CLOCK_NANOSLEEP, unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME,
+					uintptr(unsafe.Pointer(&c.ts)), 0, 0, 0)
+				if e != 0 {
+					err = e
+				}
+			} else {
+				err = unix.ClockNanosleep(unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, &c.ts, nil)
+			}
 			if err != unix.EINTR {
 				break
 			}
 		}
 	}
+	// Spin without yielding: runtime.Gosched here would hand the P to
+	// another goroutine, which may keep it for a whole 10 ms time slice.
 	for time.Now().Before(deadline) {
-		runtime.Gosched()
 	}
 }
 

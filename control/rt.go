@@ -14,13 +14,16 @@ type RealTime struct {
 	Priority  int   // SCHED_FIFO priority 1..99 for the loop thread (0: leave the policy)
 	CPU       int   // pin the loop thread to this CPU (-1: any)
 	LockMem   bool  // mlockall(MCL_CURRENT|MCL_FUTURE): no page faults on the loop's memory
-	GCPercent int   // debug.SetGCPercent (0: leave)
+	GCPercent int   // debug.SetGCPercent (0: leave; -1: off, collect only near MemLimit)
 	MemLimit  int64 // debug.SetMemoryLimit in bytes (0: leave)
 }
 
-// DefaultRealTime is what `--rt` asks for.
+// DefaultRealTime is what `--rt` asks for: SCHED_FIFO 80, mlockall, and the
+// garbage collector run only as the heap nears 512 MiB (GOGC=off with
+// GOMEMLIMIT), so collections — whose stop-the-world phases and mark
+// workers delay the loop's thread — become rare.
 func DefaultRealTime() RealTime {
-	return RealTime{Priority: 80, CPU: -1, LockMem: true, GCPercent: 400, MemLimit: 256 << 20}
+	return RealTime{Priority: 80, CPU: -1, LockMem: true, GCPercent: -1, MemLimit: 512 << 20}
 }
 
 // RTResult says what each knob did.
@@ -52,9 +55,13 @@ func (rt *RealTime) apply() RTResult {
 		attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: uint32(rt.Priority)}
 		note(fmt.Sprintf("SCHED_FIFO priority %d", rt.Priority), unix.SchedSetAttr(0, &attr, 0))
 	}
-	if rt.GCPercent > 0 {
+	switch {
+	case rt.GCPercent > 0:
 		debug.SetGCPercent(rt.GCPercent)
 		note(fmt.Sprintf("GOGC=%d", rt.GCPercent), nil)
+	case rt.GCPercent < 0 && rt.MemLimit > 0:
+		debug.SetGCPercent(-1)
+		note("GOGC=off", nil)
 	}
 	if rt.MemLimit > 0 {
 		debug.SetMemoryLimit(rt.MemLimit)

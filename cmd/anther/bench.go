@@ -60,7 +60,9 @@ OS thread) over the in-process simulated robot and reports how late ticks woke
 				return err
 			}
 			bus := sim.NewBus(d)
-			cfg := control.Config{Rate: rate, Clock: control.NewWallClock(spin), Bus: bus,
+			wc := control.NewWallClock(spin)
+			wc.KeepP = rt // keep the P through sleeps under --rt
+			cfg := control.Config{Rate: rate, Clock: wc, Bus: bus,
 				Limits: control.LimitsFromDescription(d, 0.01), Logger: a.logger()}
 			if rt {
 				r := control.DefaultRealTime()
@@ -112,7 +114,7 @@ OS thread) over the in-process simulated robot and reports how late ticks woke
 	f.DurationVar(&spin, "spin", 50*time.Microsecond, "busy-wait before each deadline")
 	f.StringVar(&profile, "robot", "reachy-mini", "robot profile to simulate")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
-	f.BoolVar(&rt, "rt", false, "real-time tuning: SCHED_FIFO 80, mlockall, GOGC=400, GOMEMLIMIT=256MiB")
+	f.BoolVar(&rt, "rt", false, "real-time tuning: SCHED_FIFO 80, mlockall, GOGC=off with GOMEMLIMIT=512MiB")
 	f.BoolVar(&load, "load", false, "run a garbage-heavy goroutine and an ffmpeg encode beside the loop")
 	return cmd
 }

@@ -54,7 +54,7 @@ Ctrl-C or SIGTERM halts the actuators (torque off) before the process exits.`,
 	f.StringVar(&o.listen, "listen", "127.0.0.1:8080", "HTTP listen address")
 	f.BoolVar(&o.activate, "activate", false, "turn torque on at start (default: on with --sim, off on hardware)")
 	f.DurationVar(&o.spin, "spin", 50*time.Microsecond, "busy-wait before each deadline (trades CPU for timing precision)")
-	f.BoolVar(&o.rt, "rt", false, "real-time tuning of the loop thread: SCHED_FIFO 80, mlockall, GOGC=400, GOMEMLIMIT=256MiB")
+	f.BoolVar(&o.rt, "rt", false, "real-time tuning of the loop thread: SCHED_FIFO 80, mlockall, GOGC=off with GOMEMLIMIT=512MiB")
 	f.StringVar(&o.urdf, "urdf", "", "tighten joint limits with a URDF's <limit>s (joints matched by name)")
 	_ = cmd.MarkFlagRequired("robot")
 	return cmd
@@ -87,8 +87,10 @@ func (a *app) runDaemon(ctx context.Context, o runOpts) error {
 	}
 
 	ring := control.NewRing(1024)
+	clock := control.NewWallClock(o.spin)
+	clock.KeepP = o.rt
 	cfg := control.Config{
-		Rate: d.Rate, Clock: control.NewWallClock(o.spin), Bus: hw,
+		Rate: d.Rate, Clock: clock, Bus: hw,
 		Limits: control.LimitsFromDescription(d, 0.01), Sinks: []control.Sink{ring}, Logger: log,
 	}
 	if o.rt {
