@@ -6,7 +6,7 @@ set -euo pipefail
 
 # Debian packages the build and the tests need. Later capabilities add theirs
 # here (libopencv-dev, ffmpeg, mosquitto, chromium, ...).
-APT_PACKAGES=(gcc make git ca-certificates)
+APT_PACKAGES=(gcc make git ca-certificates libopencv-dev libavcodec-dev libswscale-dev pkg-config ffmpeg chromium)
 
 say() { printf 'deps: %s\n' "$*"; }
 

@@ -13,39 +13,98 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/anther-robotics/anther/control"
 	"github.com/anther-robotics/anther/robot"
 )
 
-// Server serves the HTTP API for one robot.
+// Options configure a Server.
+type Options struct {
+	Desc      *robot.Description
+	Loop      *control.Loop
+	Monitor   *control.Monitor
+	Events    *Events      // nil: a private hub
+	Metrics   http.Handler // serves /metrics (nil: none)
+	Log       *slog.Logger
+	Token     string // API token ("" disables auth: tests only)
+	OpenReads bool   // GET endpoints need no token (the daemon listens on loopback only)
+}
+
+// Server serves the HTTP API, the WebSocket streams and the web console for
+// one robot.
 type Server struct {
 	desc    *robot.Description
 	loop    *control.Loop
 	mon     *control.Monitor
 	log     *slog.Logger
-	metrics http.Handler
+	events  *Events
 	mux     *http.ServeMux
+	handler http.Handler
+	ops     *operators
+	jog     *jogSource
 	started time.Time
+	routes  []route
+	// estopTicks is the loop's tick count when the last e-stop request
+	// arrived (for latency measurements in ticks).
+	estopTicks atomic.Uint64
 }
 
-// NewServer wires the API. metrics serves /metrics (may be nil).
-func NewServer(desc *robot.Description, loop *control.Loop, mon *control.Monitor, metrics http.Handler, log *slog.Logger) *Server {
-	s := &Server{desc: desc, loop: loop, mon: mon, log: log, metrics: metrics, mux: http.NewServeMux(), started: time.Now()}
-	s.mux.HandleFunc("GET /api/health", s.health)
-	s.mux.HandleFunc("GET /api/state", s.state)
-	s.mux.HandleFunc("POST /api/joints/targets", s.targets)
-	s.mux.HandleFunc("POST /api/estop", s.estop)
-	s.mux.HandleFunc("POST /api/lifecycle/{verb}", s.lifecycle)
-	if metrics != nil {
-		s.mux.Handle("GET /metrics", metrics)
+// route is one documented endpoint (for the OpenAPI document and its test).
+type route struct {
+	method, path, summary string
+	body                  string // request body schema name, if any
+}
+
+// NewServer wires the API.
+func NewServer(o Options) *Server {
+	if o.Events == nil {
+		o.Events = NewEvents()
 	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	s := &Server{desc: o.Desc, loop: o.Loop, mon: o.Monitor, log: o.Log, events: o.Events,
+		mux: http.NewServeMux(), started: time.Now(),
+		ops: &operators{loop: o.Loop, timeout: o.Loop.Safety().Heartbeat},
+		jog: &jogSource{desc: o.Desc}}
+	s.handle("GET /api/health", "liveness, robot name and lifecycle (no token needed)", "", s.health)
+	s.handle("GET /api/state", "joints, lifecycle, safety, timing", "", s.state)
+	s.handle("POST /api/joints/targets", "move joints to targets (radians)", "TargetsRequest", s.targets)
+	s.handle("POST /api/estop", "emergency stop: torque off at the next tick", "", s.estop)
+	s.handle("POST /api/lifecycle/{verb}", "activate, deactivate or reset", "", s.lifecycle)
+	s.handle("GET /api/operator", "who controls the robot", "", s.operatorStatus)
+	s.handle("POST /api/operator/claim", "take control (one operator at a time)", "ClaimRequest", s.operatorClaim)
+	s.handle("POST /api/operator/release", "give control back", "", s.operatorRelease)
+	s.handle("POST /api/operator/heartbeat", "the controlling operator is present", "", s.operatorHeartbeat)
+	s.handle("POST /api/teleop/jog", "joint velocities from keyboard or gamepad (dead-man held)", "JogRequest", s.jogHTTP)
+	s.handle("GET /api/events", "recent events", "", s.recentEvents)
+	s.handle("GET /api/ws/state", "WebSocket: state at up to 60 Hz; accepts heartbeat, jog and estop messages", "", s.wsState)
+	s.handle("GET /api/ws/events", "WebSocket: events and logs", "", s.wsEvents)
+	s.handle("GET /api/openapi.json", "this document", "", s.openapi)
+	if o.Metrics != nil {
+		s.handle("GET /metrics", "Prometheus metrics", "", o.Metrics.ServeHTTP)
+	}
+	s.mux.Handle("GET /", consoleHandler())
+	o.Events.WatchLoop(o.Monitor)
+	s.handler = (&auth{token: o.Token, openReads: o.OpenReads}).wrap(s.mux)
 	return s
 }
 
+// handle registers a documented endpoint. Other files of this package use
+// it to add their endpoints (recording, policy, uploads, cameras).
+func (s *Server) handle(pattern, summary, body string, h http.HandlerFunc) {
+	method, path, _ := strings.Cut(pattern, " ")
+	s.routes = append(s.routes, route{method: method, path: path, summary: summary, body: body})
+	s.mux.HandleFunc(pattern, h)
+}
+
+// Events is the server's event hub.
+func (s *Server) Events() *Events { return s.events }
+
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
@@ -99,20 +158,31 @@ type State struct {
 	LastBusErr  string               `json:"last_bus_error,omitempty"`
 	Faults      []string             `json:"faults"`
 	Safety      control.SafetyStatus `json:"safety"`
+	Operator    OperatorStatus       `json:"operator"`
 	RingDropped uint64               `json:"monitor_dropped"`
 }
 
-func (s *Server) state(w http.ResponseWriter, _ *http.Request) {
-	var st control.Step
-	if !s.mon.Latest(&st) {
+func (s *Server) state(w http.ResponseWriter, r *http.Request) {
+	out, ok := s.snapshot(sessionOf(r))
+	if !ok {
 		writeError(w, http.StatusServiceUnavailable, "the control loop has not ticked yet")
 		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// snapshot builds the State document from the newest step.
+func (s *Server) snapshot(session string) (State, bool) {
+	var st control.Step
+	if !s.mon.Latest(&st) {
+		return State{}, false
 	}
 	out := State{
 		Robot: s.desc.Name, Lifecycle: st.Lifecycle.String(), Mode: st.Mode.String(),
 		Tick: st.Seq, Time: st.Time, Torque: st.Command.Torque,
 		Timing: s.loop.Timing().Report(), RateHz: s.desc.Rate,
 		BusErrors: s.loop.BusErrors(), Faults: []string{}, Safety: s.loop.SafetyStatus(),
+		Operator: s.ops.status(session),
 	}
 	if err := s.loop.LastBusError(); err != nil {
 		out.LastBusErr = err.Error()
@@ -130,7 +200,7 @@ func (s *Server) state(w http.ResponseWriter, _ *http.Request) {
 		}
 		out.Joints = append(out.Joints, js)
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out, true
 }
 
 // TargetsRequest is the body of POST /api/joints/targets.
@@ -171,6 +241,10 @@ func (s *Server) targets(w http.ResponseWriter, r *http.Request) {
 		tg.Mask |= 1 << idx
 		tg.Position[idx] = v
 	}
+	if err := s.ops.allowed(sessionOf(r)); err != nil {
+		writeError(w, http.StatusConflict, "%v", err)
+		return
+	}
 	if lc := s.loop.Lifecycle(); lc != robot.Active {
 		writeError(w, http.StatusConflict, "robot is %s: activate it first (POST /api/lifecycle/activate)", lc)
 		return
@@ -196,9 +270,16 @@ func (s *Server) waitLifecycle(want ...robot.Lifecycle) robot.Lifecycle {
 	}
 }
 
-func (s *Server) estop(w http.ResponseWriter, r *http.Request) {
+// requestEStop latches the e-stop and notes when it arrived.
+func (s *Server) requestEStop(from, remote string) {
+	s.estopTicks.Store(s.loop.Timing().Ticks.Load())
 	s.loop.EStop()
-	s.log.Warn("e-stop requested", "from", "http", "remote", r.RemoteAddr)
+	s.log.Warn("e-stop requested", "from", from, "remote", remote)
+}
+
+func (s *Server) estop(w http.ResponseWriter, r *http.Request) {
+	s.requestEStop("http", r.RemoteAddr)
+	s.events.Publish("operator", "warn", "e-stop from "+r.RemoteAddr, nil)
 	lc := s.waitLifecycle(robot.EStopped)
 	writeJSON(w, http.StatusOK, map[string]string{"lifecycle": lc.String()})
 }
@@ -221,6 +302,12 @@ func (s *Server) lifecycle(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeError(w, http.StatusNotFound, "%v %q (use activate, deactivate or reset)", errBadVerb, verb)
 		return
+	}
+	if verb == "activate" {
+		if err := s.ops.allowed(sessionOf(r)); err != nil {
+			writeError(w, http.StatusConflict, "%v", err)
+			return
+		}
 	}
 	from := s.loop.Lifecycle()
 	s.loop.Request(req)

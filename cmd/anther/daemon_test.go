@@ -61,6 +61,7 @@ var listenRE = regexp.MustCompile(`listening on http://([0-9.:\[\]]+)`)
 func startDaemon(t *testing.T, args ...string) *daemon {
 	t.Helper()
 	cmd := exec.Command(anther(t), append([]string{"run", "--listen", "127.0.0.1:0"}, args...)...)
+	cmd.Env = testEnv(t)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -115,9 +116,24 @@ func (d *daemon) get(t *testing.T, path string, v any) int {
 	return resp.StatusCode
 }
 
+// testToken is the API token of the daemons started by tests.
+const testToken = "test-token-0123456789abcdef"
+
+// testEnv is the environment for anther subprocesses: a private config dir
+// and a known token.
+func testEnv(t *testing.T) []string {
+	return append(os.Environ(), "ANTHER_TOKEN="+testToken, "XDG_CONFIG_HOME="+t.TempDir())
+}
+
 func (d *daemon) post(t *testing.T, path, body string) (int, string) {
 	t.Helper()
-	resp, err := http.Post("http://"+d.addr+path, "application/json", strings.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, "http://"+d.addr+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,6 +173,16 @@ func TestDaemonEndToEnd(t *testing.T) {
 		t.Fatalf("reachy-mini has %d joints in /api/state, want 9", len(st.Joints))
 	}
 
+	// Writes need the token.
+	resp, err := http.Post("http://"+d.addr+"/api/estop", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("POST /api/estop without a token: %d, want 401", resp.StatusCode)
+	}
+
 	// Bad requests are refused with a message.
 	for _, tc := range []struct{ body, want string }{
 		{`{"targets":{"nose":0.1}}`, "unknown joint"},
@@ -191,7 +217,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 	}
 
 	var metrics []byte
-	resp, err := http.Get("http://" + d.addr + "/metrics")
+	resp, err = http.Get("http://" + d.addr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +259,9 @@ func TestEStopOverHTTP(t *testing.T) {
 		d.get(t, "/api/state", &st)
 	}
 	// The CLI reaches the daemon like an operator would.
-	out, err := exec.Command(anther(t), "estop", "--addr", d.addr).CombinedOutput()
+	estop := exec.Command(anther(t), "estop", "--addr", d.addr)
+	estop.Env = testEnv(t)
+	out, err := estop.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "estopped") {
 		t.Fatalf("anther estop: %v: %s", err, out)
 	}
@@ -251,7 +279,9 @@ func TestEStopOverHTTP(t *testing.T) {
 	if code, body = d.post(t, "/api/lifecycle/reset", ""); code != http.StatusOK {
 		t.Fatalf("reset: %d %s", code, body)
 	}
-	if out, err := exec.Command(anther(t), "activate", "--addr", d.addr).CombinedOutput(); err != nil || !strings.Contains(string(out), "active") {
+	act := exec.Command(anther(t), "activate", "--addr", d.addr)
+	act.Env = testEnv(t)
+	if out, err := act.CombinedOutput(); err != nil || !strings.Contains(string(out), "active") {
 		t.Fatalf("anther activate: %v: %s", err, out)
 	}
 	_ = d.cmd.Process.Signal(syscall.SIGINT)

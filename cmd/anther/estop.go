@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/anther-robotics/anther/teleop"
 )
 
 // daemonFlags are how CLI commands reach a running daemon.
@@ -36,6 +38,9 @@ func (f *daemonFlags) post(ctx context.Context, path string, body any, out any) 
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if tok, _, err := teleop.LoadToken(false); err == nil {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
 	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
 	if err != nil {
 		return fmt.Errorf("daemon at %s: %w", f.addr, err)
@@ -92,5 +97,37 @@ func (a *app) lifecycleCmd(verb, short string) *cobra.Command {
 		},
 	}
 	f.register(cmd)
+	return cmd
+}
+
+func (a *app) tokenCmd() *cobra.Command {
+	var rotate bool
+	var addr string
+	cmd := &cobra.Command{
+		Use:   "token [--rotate]",
+		Short: "print the API token and the console login URL (or make a new token)",
+		Long: `The daemon's HTTP API needs "Authorization: Bearer TOKEN" (or the cookie set by
+opening http://ADDR/?token=TOKEN). The token is $ANTHER_TOKEN if set, else the
+content of $XDG_CONFIG_HOME/anther/token (mode 0600), created on the first run.
+--rotate writes a new one; restart the daemon to use it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var tok string
+			var err error
+			if rotate {
+				tok, err = teleop.RotateToken()
+			} else {
+				tok, _, err = teleop.LoadToken(false)
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(a.stdout, tok)
+			fmt.Fprintf(a.stdout, "console: http://%s/?token=%s\n", addr, tok)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&rotate, "rotate", false, "write a new token")
+	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "daemon address for the printed URL")
 	return cmd
 }

@@ -42,17 +42,20 @@ type app struct {
 	logJSON        bool
 }
 
-func (a *app) logger() *slog.Logger {
+// handler is the log handler the flags ask for.
+func (a *app) handler() slog.Handler {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(a.logLevel)); err != nil {
 		lvl = slog.LevelInfo
 	}
 	opts := &slog.HandlerOptions{Level: lvl}
 	if a.logJSON {
-		return slog.New(slog.NewJSONHandler(a.stderr, opts))
+		return slog.NewJSONHandler(a.stderr, opts)
 	}
-	return slog.New(slog.NewTextHandler(a.stderr, opts))
+	return slog.NewTextHandler(a.stderr, opts)
 }
+
+func (a *app) logger() *slog.Logger { return slog.New(a.handler()) }
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	a := &app{stdout: stdout, stderr: stderr}
@@ -73,6 +76,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		a.versionCmd(),
 		a.benchCmd(),
 		a.estopCmd(),
+		a.tokenCmd(),
 		a.lifecycleCmd("activate", "turn a running daemon's robot on (torque on, commands flow)"),
 		a.lifecycleCmd("deactivate", "turn a running daemon's robot off (torque off, still reading)"),
 		a.lifecycleCmd("reset", "clear an e-stop or fault on a running daemon (then activate)"),

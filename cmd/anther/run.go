@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -61,7 +62,12 @@ Ctrl-C or SIGTERM halts the actuators (torque off) before the process exits.`,
 }
 
 func (a *app) runDaemon(ctx context.Context, o runOpts) error {
-	log := a.logger()
+	events := teleop.NewEvents()
+	log := slog.New(teleop.NewLogHandler(a.handler(), events, slog.LevelInfo))
+	token, created, err := teleop.LoadToken(true)
+	if err != nil {
+		return err
+	}
 	d, err := robot.Load(o.robot)
 	if err != nil {
 		return err
@@ -106,7 +112,9 @@ func (a *app) runDaemon(ctx context.Context, o runOpts) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		telemetry.NewLoopCollector(loop, d.Name))
-	api := teleop.NewServer(d, loop, mon, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), log)
+	api := teleop.NewServer(teleop.Options{Desc: d, Loop: loop, Monitor: mon, Events: events,
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Log: log,
+		Token: token, OpenReads: teleop.IsLoopback(o.listen)})
 
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
@@ -127,6 +135,12 @@ func (a *app) runDaemon(ctx context.Context, o runOpts) error {
 	log.Info("anther running", "robot", d.Name, "source", d.Source, "sim", o.sim,
 		"joints", len(d.Joints), "rate_hz", d.Rate)
 	log.Info("listening on http://" + ln.Addr().String())
+	if created {
+		tf, _ := teleop.TokenFile()
+		fmt.Fprintf(a.stdout, "console: http://%s/?token=%s\n(a new API token, kept in %s; this is the only time it is printed — `anther token` shows it again)\n", ln.Addr(), token, tf)
+	} else {
+		fmt.Fprintf(a.stdout, "console: http://%s/ (log in once with /?token=TOKEN; `anther token` prints the URL)\n", ln.Addr())
+	}
 	if o.activate {
 		loop.Request(control.RequestActivate)
 	}
