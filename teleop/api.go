@@ -210,47 +210,48 @@ type TargetsRequest struct {
 
 func (s *Server) targets(w http.ResponseWriter, r *http.Request) {
 	var req TargetsRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, "bad JSON: %v (want {\"targets\": {\"joint\": radians}})", err)
+	if !decodeBody(w, r, &req, `{"targets": {"joint": radians}}`) {
 		return
 	}
-	if len(req.Targets) == 0 {
-		writeError(w, http.StatusBadRequest, "no targets given (want {\"targets\": {\"joint\": radians}})")
+	if code, msg := s.targetsApply(sessionOf(r), req.Targets); code != 0 {
+		writeError(w, code, "%s", msg)
 		return
 	}
-	var tg control.Targets
 	names := make([]string, 0, len(req.Targets))
 	for n := range req.Targets {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	for _, name := range names {
-		v := req.Targets[name]
+	writeJSON(w, http.StatusOK, map[string]any{"accepted": names})
+}
+
+// targetsApply checks targets (known joints, finite, inside the limits) and
+// hands them to the loop; it returns an HTTP status and message on failure.
+func (s *Server) targetsApply(session string, targets map[string]float64) (int, string) {
+	if len(targets) == 0 {
+		return http.StatusBadRequest, `no targets given (want {"targets": {"joint": radians}})`
+	}
+	var tg control.Targets
+	for name, v := range targets {
 		idx, ok := s.desc.Joint(name)
 		if !ok {
-			writeError(w, http.StatusBadRequest, "unknown joint %q (joints: %s)", name, strings.Join(s.desc.JointNames(), ", "))
-			return
+			return http.StatusBadRequest, fmt.Sprintf("unknown joint %q (joints: %s)", name, strings.Join(s.desc.JointNames(), ", "))
 		}
 		j := s.desc.Joints[idx]
 		if math.IsNaN(v) || math.IsInf(v, 0) || v < float64(j.Min) || v > float64(j.Max) {
-			writeError(w, http.StatusBadRequest, "%s: target %g rad is outside [%g, %g]", name, v, float64(j.Min), float64(j.Max))
-			return
+			return http.StatusBadRequest, fmt.Sprintf("%s: target %g rad is outside [%g, %g]", name, v, float64(j.Min), float64(j.Max))
 		}
 		tg.Mask |= 1 << idx
 		tg.Position[idx] = v
 	}
-	if err := s.ops.allowed(sessionOf(r)); err != nil {
-		writeError(w, http.StatusConflict, "%v", err)
-		return
+	if err := s.ops.allowed(session); err != nil {
+		return http.StatusConflict, err.Error()
 	}
 	if lc := s.loop.Lifecycle(); lc != robot.Active {
-		writeError(w, http.StatusConflict, "robot is %s: activate it first (POST /api/lifecycle/activate)", lc)
-		return
+		return http.StatusConflict, fmt.Sprintf("robot is %s: activate it first (POST /api/lifecycle/activate)", lc)
 	}
 	s.loop.SetTargets(&tg)
-	writeJSON(w, http.StatusOK, map[string]any{"accepted": names})
+	return 0, ""
 }
 
 // waitLifecycle waits a few ticks for the loop to reach want.

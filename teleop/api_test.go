@@ -24,7 +24,7 @@ func testServer(t *testing.T, openReads bool) (*httptest.Server, *control.Loop) 
 	return ts, loop
 }
 
-func testServerWith(t *testing.T, openReads bool, sinks ...control.Sink) (*httptest.Server, *control.Loop, *Server) {
+func testServerWith(t testing.TB, openReads bool, sinks ...control.Sink) (*httptest.Server, *control.Loop, *Server) {
 	t.Helper()
 	d, err := robot.Load("reachy-mini")
 	if err != nil {

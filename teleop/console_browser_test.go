@@ -3,10 +3,12 @@ package teleop
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -22,7 +24,7 @@ import (
 
 // screenshotDir is where the browser tests write screenshots of the
 // console's main states (named in the README).
-func screenshotDir(t *testing.T) string {
+func screenshotDir(t testing.TB) string {
 	dir := os.Getenv("ANTHER_SCREENSHOTS")
 	if dir == "" {
 		dir = filepath.Join("..", ".cache", "screenshots")
@@ -46,7 +48,7 @@ func (w *torqueWatch) Push(s *control.Step) bool {
 	return true
 }
 
-func browser(t *testing.T) context.Context {
+func browser(t testing.TB) context.Context {
 	t.Helper()
 	path := "/usr/bin/chromium"
 	if _, err := exec.LookPath(path); err != nil {
@@ -235,4 +237,81 @@ func TestConsoleInChromium(t *testing.T) {
 	if tr := loop.LastTrip(); tr != control.TripHeartbeat {
 		t.Fatalf("trip %v, want heartbeat-lost", tr)
 	}
+}
+
+// targetWatch records when each new left_antenna target reaches a tick (the
+// sink runs right after the tick's bus write).
+type targetWatch struct {
+	joint int
+	mu    sync.Mutex
+	seen  map[float64]time.Time
+	last  float64
+}
+
+func (w *targetWatch) Push(s *control.Step) bool {
+	v := s.Target[w.joint]
+	if v == w.last {
+		return true
+	}
+	w.last = v
+	now := time.Now()
+	w.mu.Lock()
+	if _, ok := w.seen[v]; !ok {
+		w.seen[v] = now
+	}
+	w.mu.Unlock()
+	return true
+}
+
+// BenchmarkBrowserCommandToBusWrite measures a target sent by the console
+// page over its WebSocket until the loop writes it to the (simulated) bus,
+// on loopback with the loop at 200 Hz (so up to 5 ms of it is the wait for
+// the next tick). It reports p50/p99 in µs.
+func BenchmarkBrowserCommandToBusWrite(b *testing.B) {
+	watch := &targetWatch{joint: 8, seen: map[float64]time.Time{}}
+	ts, _, _ := testServerWith(b, false, watch)
+	ctx := browser(b)
+	if err := chromedp.Do(ctx, chromedp.Navigate(ts.URL+"/?token="+tok),
+		chromedp.WaitVisible(`#joints tbody tr:nth-child(9)`)); err != nil {
+		b.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if ok, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`state.ws && state.ws.readyState === 1`)); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("page WebSocket never opened")
+		}
+	}
+	var lat []time.Duration
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		v := 0.001 * float64(i%1000+1)
+		js := fmt.Sprintf(`(() => { const t = performance.timeOrigin + performance.now();
+			state.ws.send(JSON.stringify({type: "targets", targets: {left_antenna: %g}})); return t })()`, v)
+		sentMS, err := chromedp.Run(ctx, chromedp.Evaluate[float64](js))
+		if err != nil {
+			b.Fatal(err)
+		}
+		sent := time.UnixMicro(int64(sentMS * 1000))
+		var at time.Time
+		for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(200 * time.Microsecond) {
+			watch.mu.Lock()
+			at = watch.seen[v]
+			delete(watch.seen, v)
+			watch.mu.Unlock()
+			if !at.IsZero() {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatalf("target %g never reached the bus", v)
+			}
+		}
+		lat = append(lat, at.Sub(sent))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) }
+	b.ReportMetric(q(0.5), "p50-µs")
+	b.ReportMetric(q(0.99), "p99-µs")
 }

@@ -11,11 +11,14 @@ import (
 	"github.com/coder/websocket/wsjson"
 )
 
-// wsMessage is what a console sends over /api/ws/state.
+// wsMessage is what a console sends over /api/ws/state: "heartbeat",
+// "estop", "jog" (velocities) or "targets" (positions, as POST
+// /api/joints/targets).
 type wsMessage struct {
 	Type       string             `json:"type"` // heartbeat, jog, estop
 	Session    string             `json:"session,omitempty"`
 	Velocities map[string]float64 `json:"velocities,omitempty"`
+	Targets    map[string]float64 `json:"targets,omitempty"`
 }
 
 // accept upgrades to a WebSocket. coder/websocket refuses cross-origin
@@ -62,7 +65,7 @@ func (s *Server) wsState(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			var reply map[string]any
-			if m.Type == "heartbeat" || m.Type == "jog" {
+			if m.Type == "heartbeat" || m.Type == "jog" || m.Type == "targets" {
 				sess := m.Session
 				session.Store(&sess)
 			}
@@ -74,6 +77,10 @@ func (s *Server) wsState(w http.ResponseWriter, r *http.Request) {
 			case "estop":
 				s.requestEStop("console", r.RemoteAddr)
 				s.events.Publish("operator", "warn", "e-stop from the console", nil)
+			case "targets":
+				if code, msg := s.targetsApply(m.Session, m.Targets); code != 0 {
+					reply = map[string]any{"type": "error", "error": msg}
+				}
 			case "jog":
 				if code, msg := s.jogApply(m.Session, &JogRequest{Velocities: m.Velocities}); code != 0 {
 					reply = map[string]any{"type": "error", "error": msg}
