@@ -417,7 +417,12 @@ func (l *Loop) transition(now time.Time) robot.Lifecycle {
 	return lc
 }
 
-const hwFaults = robot.FaultOverheat | robot.FaultOverload | robot.FaultElectrical | robot.FaultVoltage
+// hwFaults are the joint faults that stop the robot at once: hardware errors,
+// and a motor that lost torque while commanded on (it rebooted or shut down).
+// An input-voltage error is reported but does not stop the robot: like
+// Pollen's daemon (shutdown mask 52), a sagging battery should not drop a
+// head that is still able to hold itself.
+const hwFaults = robot.FaultOverheat | robot.FaultOverload | robot.FaultElectrical | robot.FaultTorqueOff
 
 // watch runs the watchdogs and returns the lifecycle after any trip.
 func (l *Loop) watch(now time.Time, s *robot.State, busErr bool, lateness time.Duration, lc robot.Lifecycle) robot.Lifecycle {
