@@ -240,7 +240,14 @@ func ProfileYAML(name string) ([]byte, error) {
 }
 
 // Parse decodes and validates a description. file names the source in errors.
-func Parse(file string, data []byte) (*Description, error) {
+func Parse(file string, data []byte) (d *Description, err error) {
+	// The YAML library panics on some malformed inputs (found by fuzzing);
+	// a bad file must give an error, never take the daemon down.
+	defer func() {
+		if r := recover(); r != nil {
+			d, err = nil, &DescriptionError{File: file, Msg: fmt.Sprintf("YAML parser failed on this input: %v", r)}
+		}
+	}()
 	astFile, err := parser.ParseBytes(data, 0)
 	if err != nil {
 		return nil, yamlError(file, err)
@@ -250,7 +257,7 @@ func Parse(file string, data []byte) (*Description, error) {
 		return nil, yamlError(file, err)
 	}
 	v := validator{file: file, ast: astFile}
-	d := v.validate(&fd)
+	d = v.validate(&fd)
 	if v.err != nil {
 		return nil, v.err
 	}
