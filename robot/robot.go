@@ -128,3 +128,80 @@ func (l Lifecycle) String() string {
 	}
 	return "unknown"
 }
+
+// PixelFormat is the layout of Frame.Pix.
+type PixelFormat uint8
+
+// Pixel formats a camera can deliver. All are packed, rows top to bottom
+// with no padding: a row is Width*BytesPerPixel bytes.
+const (
+	PixelUnknown PixelFormat = iota
+	PixelBGR24               // 3 bytes per pixel: blue, green, red (OpenCV's order)
+	PixelRGB24               // 3 bytes per pixel: red, green, blue
+	PixelGray8               // 1 byte per pixel
+)
+
+// BytesPerPixel is the size of one pixel, 0 for PixelUnknown.
+func (f PixelFormat) BytesPerPixel() int {
+	switch f {
+	case PixelBGR24, PixelRGB24:
+		return 3
+	case PixelGray8:
+		return 1
+	}
+	return 0
+}
+
+// String names the format: "bgr24", "rgb24", "gray8" or "unknown".
+func (f PixelFormat) String() string {
+	switch f {
+	case PixelBGR24:
+		return "bgr24"
+	case PixelRGB24:
+		return "rgb24"
+	case PixelGray8:
+		return "gray8"
+	}
+	return "unknown"
+}
+
+// Frame is one camera image. The caller owns it and its Pix buffer: a
+// camera copies into Pix, reusing its capacity, and allocates a larger
+// buffer only when the image does not fit. Keep one Frame per consumer and
+// pass it on every call so steady-state reads do not allocate.
+type Frame struct {
+	Seq     uint64      // 1 for a camera's first frame, +1 for each frame it delivered; gaps are frames the consumer missed
+	Capture time.Time   // when the image was taken, on this machine's clock: the device or RTP timestamp where known, else Arrival
+	Arrival time.Time   // when the image became available to readers
+	Width   int         // pixels
+	Height  int         // pixels
+	Format  PixelFormat // layout of Pix
+	Pix     []byte      // Width*Height*Format.BytesPerPixel() bytes, packed rows
+}
+
+// Age is how old the image is at now (now minus Capture).
+func (f *Frame) Age(now time.Time) time.Duration { return now.Sub(f.Capture) }
+
+// Camera is a source of frames with latest-frame semantics: it captures on
+// its own goroutine and keeps only the newest few frames, so a slow reader
+// never makes it queue and a slow camera never makes a reader wait.
+type Camera interface {
+	// Latest copies the newest frame into dst without waiting for the
+	// camera (the control loop may call it every tick). It returns
+	// ErrNoFrame if no frame has arrived yet, and ErrStale (with dst filled)
+	// if the newest frame was captured more than maxAge ago; maxAge <= 0
+	// accepts any age.
+	Latest(dst *Frame, maxAge time.Duration) error
+	// Next waits until a frame newer than dst.Seq is available and copies
+	// the newest one into dst. It returns ctx's error if ctx ends first.
+	// Not for the control loop: it blocks.
+	Next(ctx context.Context, dst *Frame) error
+}
+
+// Camera errors.
+var (
+	// ErrStale means the newest frame is older than the caller accepts.
+	ErrStale = errors.New("robot: camera frame is stale")
+	// ErrNoFrame means the camera has not delivered a frame yet.
+	ErrNoFrame = errors.New("robot: camera has no frame yet")
+)
