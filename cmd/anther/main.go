@@ -80,6 +80,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		a.lifecycleCmd("activate", "turn a running daemon's robot on (torque on, commands flow)"),
 		a.lifecycleCmd("deactivate", "turn a running daemon's robot off (torque off, still reading)"),
 		a.lifecycleCmd("reset", "clear an e-stop or fault on a running daemon (then activate)"),
+		a.policyCmd(),
 	)
 	return root
 }
