@@ -81,6 +81,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		a.lifecycleCmd("deactivate", "turn a running daemon's robot off (torque off, still reading)"),
 		a.lifecycleCmd("reset", "clear an e-stop or fault on a running daemon (then activate)"),
 		a.policyCmd(),
+		a.datasetCmd(),
 	)
 	return root
 }
