@@ -569,6 +569,7 @@ func (l *Loop) Run(ctx context.Context) error {
 	_ = unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0)
 	if l.cfg.RT != nil {
 		res := l.cfg.RT.apply()
+		defer l.cfg.RT.restore() // before the deferred unlock: leave no real-time thread behind
 		l.rtResult.Store(&res)
 		for _, r := range res.Refused {
 			l.log.Warn("control: real-time tuning refused by the OS; timing will be worse", "knob", r)

@@ -69,3 +69,19 @@ func (rt *RealTime) apply() RTResult {
 	}
 	return r
 }
+
+// restore returns the calling thread to normal scheduling, so that a thread
+// handed back to Go's scheduler does not stay real-time.
+func (rt *RealTime) restore() {
+	if rt.Priority > 0 {
+		attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_NORMAL}
+		_ = unix.SchedSetAttr(0, &attr, 0)
+	}
+	if rt.CPU >= 0 {
+		var set unix.CPUSet
+		for i := 0; i < 1024; i++ {
+			set.Set(i)
+		}
+		_ = unix.SchedSetaffinity(0, &set)
+	}
+}
