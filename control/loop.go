@@ -272,7 +272,15 @@ func (l *Loop) EStop() { l.estop.Store(true) }
 // Start prepares the first tick from a fresh read: the limiter starts at the
 // measured positions. Run calls it; tests driving Tick by hand call it once.
 func (l *Loop) Start(now time.Time) error {
-	if err := l.cfg.Bus.Read(now, &l.state); err != nil {
+	// A single lost or corrupted reply must not keep the robot from
+	// starting: try the first read a few times.
+	var err error
+	for range 3 {
+		if err = l.cfg.Bus.Read(now, &l.state); err == nil {
+			break
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("control: first read: %w", err)
 	}
 	l.limiter.Reset(&l.state)

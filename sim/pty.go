@@ -34,14 +34,15 @@ type PtyConfig struct {
 	MaxLag time.Duration
 }
 
-// Pty serves a VirtualBus on a pseudo-terminal: the simulator holds the
+// Pty serves a simulated bus (a VirtualBus or a FeetechBus) on a
+// pseudo-terminal: the simulator holds the
 // master, and a host opens the slave (Path) like a USB serial adapter, with
 // go.bug.st/serial (without setting modem bits, which ptys refuse). Bus time
 // is the wall clock since the Pty was made: a request's arrival is the start
 // of its transmission, and each reply is written when the wire-time model
 // says its last byte arrives, less the pty's own Overhead.
 type Pty struct {
-	vb       *VirtualBus
+	vb       Hosted
 	cfg      PtyConfig
 	master   *os.File
 	slave    *os.File
@@ -55,7 +56,7 @@ type Pty struct {
 
 // NewPty opens a pseudo-terminal for vb and puts it in raw mode (no echo,
 // no CR/LF translation, 8 bits). Serve it with Run.
-func NewPty(vb *VirtualBus, cfg PtyConfig) (*Pty, error) {
+func NewPty(vb Hosted, cfg PtyConfig) (*Pty, error) {
 	if cfg.Overhead == 0 {
 		cfg.Overhead = 40 * time.Microsecond
 	}
@@ -68,11 +69,7 @@ func NewPty(vb *VirtualBus, cfg PtyConfig) (*Pty, error) {
 	if cfg.MaxLag <= 0 {
 		cfg.MaxLag = 50 * time.Millisecond
 	}
-	vb.mu.Lock()
-	if vb.maxLag == 0 {
-		vb.maxLag = cfg.MaxLag
-	}
-	vb.mu.Unlock()
+	vb.defaultMaxLag(cfg.MaxLag)
 	master, slave, err := pty.Open()
 	if err != nil {
 		return nil, fmt.Errorf("sim: open pty: %w", err)
@@ -175,23 +172,24 @@ func (p *Pty) serve() error {
 	var rx [4096]byte
 	var tx [outSize]byte
 	vb := p.vb
+	mu, out := vb.lock(), vb.out()
 	for {
 		n, err := p.master.Read(rx[:])
 		arrival := p.Now()
 		if err != nil {
 			return fmt.Errorf("sim: pty read: %w", err)
 		}
-		vb.mu.Lock()
+		mu.Lock()
 		vb.receive(arrival, rx[:n])
-		vb.mu.Unlock()
+		mu.Unlock()
 		for {
-			vb.mu.Lock()
-			c, ok := vb.next()
+			mu.Lock()
+			c, ok := out.next()
 			var k int
 			if ok {
-				k = vb.take(tx[:], c.at) // everything due by then, in one write
+				k = out.take(tx[:], c.at) // everything due by then, in one write
 			}
-			vb.mu.Unlock()
+			mu.Unlock()
 			if !ok {
 				break
 			}

@@ -79,20 +79,12 @@ type VirtualBus struct {
 	zeros    [256]byte
 	fastBuf  []byte
 
-	// Bytes on their way to the host, in time order.
-	out     [outSize]byte
-	outR    int
-	outW    int
-	chunks  [maxChunks]chunk
-	chR     int
-	chW     int
-	lastEnd time.Duration // when the last queued byte arrives
+	// Bytes on their way to the host, in time order, and injected noise.
+	line
 
 	// Fault injection.
-	corrupt  int // reply sender ID whose next reply is corrupted; -1 none
-	drop     [256]bool
-	garbage  [64]byte
-	nGarbage int
+	corrupt int // reply sender ID whose next reply is corrupted; -1 none
+	drop    [256]bool
 
 	stats VirtualStats
 }
@@ -113,17 +105,6 @@ type pending struct {
 	off, end int
 	r        actuator.Reply
 }
-
-// chunk is a run of bytes of out that reaches the host at time at.
-type chunk struct {
-	at       time.Duration
-	off, end int
-}
-
-const (
-	outSize   = 1 << 15
-	maxChunks = 256
-)
 
 // ErrUnplugged is returned by a transport whose bus was unplugged.
 var ErrUnplugged = errors.New("sim: bus unplugged")
@@ -332,7 +313,9 @@ func (vb *VirtualBus) Physics() time.Duration {
 func (vb *VirtualBus) Stats() VirtualStats {
 	vb.mu.Lock()
 	defer vb.mu.Unlock()
-	return vb.stats
+	st := vb.stats
+	st.Dropped, st.BytesOut = vb.dropped, vb.bytesOut
+	return st
 }
 
 // WithDevice runs f with the device of the given ID, under the bus's lock,
@@ -442,7 +425,7 @@ func (vb *VirtualBus) crcError(t time.Duration, raw []byte, from int) int {
 			}
 			out, r := d.CRCError(t, vb.replyBuf[:0])
 			if r.Kind == actuator.StatusReply {
-				end := vb.sendGarbage(t+r.Delay+vb.proc) + wireTime(len(out), vb.baud)
+				end := vb.sendGarbage(t+r.Delay+vb.proc, vb.baud) + wireTime(len(out), vb.baud)
 				vb.queue(end, out)
 				vb.stats.Replies++
 			}
@@ -497,7 +480,7 @@ func (vb *VirtualBus) handle(t time.Duration, p dynamixel.Packet) {
 			continue
 		}
 		begin := cur + q.r.Delay + vb.proc
-		begin = vb.sendGarbage(begin)
+		begin = vb.sendGarbage(begin, vb.baud)
 		data := buf[q.off:q.end]
 		if vb.corrupt == int(id) || vb.corrupt == int(dynamixel.BroadcastID) {
 			data[len(data)-1] ^= 0xA5
@@ -566,7 +549,7 @@ func (vb *VirtualBus) sendFast(t time.Duration, p dynamixel.Packet, pend []pendi
 		wire[len(wire)-1] ^= 0xA5
 		vb.corrupt = -1
 	}
-	begin := vb.sendGarbage(t + pend[0].r.Delay + vb.proc)
+	begin := vb.sendGarbage(t+pend[0].r.Delay+vb.proc, vb.baud)
 	vb.queue(begin+wireTime(len(wire), vb.baud), wire)
 	vb.stats.Replies++
 }
@@ -578,87 +561,4 @@ func fastSize(p dynamixel.Packet, k int) int {
 		return min(int(dynamixel.Uint16(p.Params[2:])), 256)
 	}
 	return min(int(dynamixel.Uint16(p.Params[5*k+3:])), 256)
-}
-
-// sendGarbage queues the injected noise at begin and returns when the line
-// is free again.
-func (vb *VirtualBus) sendGarbage(begin time.Duration) time.Duration {
-	if vb.nGarbage == 0 {
-		return begin
-	}
-	end := begin + wireTime(vb.nGarbage, vb.baud)
-	vb.queue(end, vb.garbage[:vb.nGarbage])
-	vb.nGarbage = 0
-	return end
-}
-
-// queue appends data, arriving whole at the host at bus time at.
-func (vb *VirtualBus) queue(at time.Duration, data []byte) {
-	if vb.chR == vb.chW {
-		vb.chR, vb.chW, vb.outR, vb.outW = 0, 0, 0, 0
-	}
-	if len(data) > len(vb.out)-vb.outW || vb.chW == len(vb.chunks) {
-		vb.compact()
-	}
-	if len(data) > len(vb.out)-vb.outW || vb.chW == len(vb.chunks) {
-		vb.stats.Dropped += uint64(len(data))
-		return
-	}
-	at = max(at, vb.lastEnd)
-	n := copy(vb.out[vb.outW:], data)
-	vb.chunks[vb.chW] = chunk{at: at, off: vb.outW, end: vb.outW + n}
-	vb.chW++
-	vb.outW += n
-	vb.lastEnd = at
-	vb.stats.BytesOut += uint64(n)
-}
-
-// compact moves the unread bytes and chunks to the front.
-func (vb *VirtualBus) compact() {
-	shift := vb.outR
-	copy(vb.out[:], vb.out[vb.outR:vb.outW])
-	vb.outW -= shift
-	vb.outR = 0
-	k := copy(vb.chunks[:], vb.chunks[vb.chR:vb.chW])
-	for i := range k {
-		vb.chunks[i].off -= shift
-		vb.chunks[i].end -= shift
-	}
-	vb.chR, vb.chW = 0, k
-}
-
-// next returns the earliest chunk not yet consumed, if any.
-func (vb *VirtualBus) next() (chunk, bool) {
-	if vb.chR == vb.chW {
-		return chunk{}, false
-	}
-	return vb.chunks[vb.chR], true
-}
-
-// take copies into dst the bytes that have reached the host by bus time t
-// and returns how many.
-func (vb *VirtualBus) take(dst []byte, t time.Duration) int {
-	n := 0
-	for vb.chR < vb.chW && n < len(dst) {
-		c := &vb.chunks[vb.chR]
-		if c.at > t {
-			break
-		}
-		k := copy(dst[n:], vb.out[c.off:c.end])
-		n += k
-		c.off += k
-		vb.outR = c.off
-		if c.off == c.end {
-			vb.chR++
-		}
-	}
-	return n
-}
-
-// discard drops the bytes that have reached the host by bus time t.
-func (vb *VirtualBus) discard(t time.Duration) {
-	for vb.chR < vb.chW && vb.chunks[vb.chR].at <= t {
-		vb.outR = vb.chunks[vb.chR].end
-		vb.chR++
-	}
 }

@@ -15,7 +15,8 @@ type Clock interface {
 	SleepUntil(deadline time.Time)
 }
 
-// Port is the host's end of a VirtualBus in the same process: it satisfies
+// Port is the host's end of a simulated bus (a VirtualBus or a FeetechBus)
+// in the same process: it satisfies
 // the host driver's port interface (Read, Write, SetReadTimeout,
 // ResetInputBuffer, plus SetBaud). Write hands the bytes to the devices at
 // once, and Read returns the replies when the wire-time model says they
@@ -23,7 +24,7 @@ type Clock interface {
 // moved forward instead, so a simulated transaction costs exactly its
 // modelled time. Use a Port from one goroutine at a time, as a serial port.
 type Port struct {
-	vb      *VirtualBus
+	vb      Hosted
 	clock   Clock
 	t0      time.Time
 	virtual time.Duration // bus time when there is no clock
@@ -34,8 +35,11 @@ type Port struct {
 // Port returns a new in-process port on the bus. With a nil clock the port
 // keeps its own virtual time, which moves only when Read waits for data
 // (or a timeout).
-func (vb *VirtualBus) Port(clock Clock) *Port {
-	p := &Port{vb: vb, clock: clock, timeout: 100 * time.Millisecond}
+func (vb *VirtualBus) Port(clock Clock) *Port { return newPort(vb, clock) }
+
+// newPort returns an in-process port on bus.
+func newPort(bus Hosted, clock Clock) *Port {
+	p := &Port{vb: bus, clock: clock, timeout: 100 * time.Millisecond}
 	if clock != nil {
 		p.t0 = clock.Now()
 	}
@@ -69,10 +73,10 @@ func (p *Port) Write(b []byte) (int, error) {
 	if p.gone.Load() {
 		return 0, ErrUnplugged
 	}
-	vb := p.vb
-	vb.mu.Lock()
-	vb.receive(p.now(), b)
-	vb.mu.Unlock()
+	mu := p.vb.lock()
+	mu.Lock()
+	p.vb.receive(p.now(), b)
+	mu.Unlock()
 	return len(b), nil
 }
 
@@ -87,11 +91,11 @@ func (p *Port) Read(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
-	vb := p.vb
+	mu, out := p.vb.lock(), p.vb.out()
 	now := p.now()
-	vb.mu.Lock()
-	c, ok := vb.next()
-	vb.mu.Unlock()
+	mu.Lock()
+	c, ok := out.next()
+	mu.Unlock()
 	switch {
 	case !ok && p.timeout < 0:
 		return 0, nil
@@ -105,9 +109,9 @@ func (p *Port) Read(b []byte) (int, error) {
 	if p.gone.Load() {
 		return 0, ErrUnplugged
 	}
-	vb.mu.Lock()
-	n := vb.take(b, now)
-	vb.mu.Unlock()
+	mu.Lock()
+	n := out.take(b, now)
+	mu.Unlock()
 	return n, nil
 }
 
@@ -127,9 +131,10 @@ func (p *Port) ResetInputBuffer() error {
 	if p.gone.Load() {
 		return ErrUnplugged
 	}
-	p.vb.mu.Lock()
-	p.vb.discard(p.now())
-	p.vb.mu.Unlock()
+	mu := p.vb.lock()
+	mu.Lock()
+	p.vb.out().discard(p.now())
+	mu.Unlock()
 	return nil
 }
 

@@ -28,8 +28,10 @@ type Options struct {
 	Events    *Events      // nil: a private hub
 	Metrics   http.Handler // serves /metrics (nil: none)
 	Log       *slog.Logger
-	Token     string // API token ("" disables auth: tests only)
-	OpenReads bool   // GET endpoints need no token (the daemon listens on loopback only)
+	Token     string                         // API token ("" disables auth: tests only)
+	OpenReads bool                           // GET endpoints need no token (the daemon listens on loopback only)
+	Cameras   func() []CameraState           // the cameras' part of GET /api/state (nil: no cameras)
+	Camera    func(name string) robot.Camera // a camera by name, for MJPEG previews (nil: none)
 }
 
 // Server serves the HTTP API, the WebSocket streams and the web console for
@@ -46,6 +48,9 @@ type Server struct {
 	jog     *jogSource
 	started time.Time
 	routes  []route
+	cameras func() []CameraState
+	camera  func(name string) robot.Camera
+	faults  []FaultSource // faults beyond the robot's joints, for GET /api/state (AddFaultSource)
 	// estopTicks is the loop's tick count when the last e-stop request
 	// arrived (for latency measurements in ticks).
 	estopTicks atomic.Uint64
@@ -68,7 +73,7 @@ func NewServer(o Options) *Server {
 	s := &Server{desc: o.Desc, loop: o.Loop, mon: o.Monitor, log: o.Log, events: o.Events,
 		mux: http.NewServeMux(), started: time.Now(),
 		ops: &operators{loop: o.Loop, timeout: o.Loop.Safety().Heartbeat},
-		jog: &jogSource{desc: o.Desc}}
+		jog: &jogSource{desc: o.Desc}, cameras: o.Cameras, camera: o.Camera}
 	s.handle("GET /api/health", "liveness, robot name and lifecycle (no token needed)", "", s.health)
 	s.handle("GET /api/state", "joints, lifecycle, safety, timing", "", s.state)
 	s.handle("POST /api/joints/targets", "move joints to targets (radians)", "TargetsRequest", s.targets)
@@ -83,6 +88,7 @@ func NewServer(o Options) *Server {
 	s.handle("GET /api/ws/state", "WebSocket: state at up to 60 Hz; accepts heartbeat, jog and estop messages", "", s.wsState)
 	s.handle("GET /api/ws/events", "WebSocket: events and logs", "", s.wsEvents)
 	s.handle("GET /api/openapi.json", "this document", "", s.openapi)
+	s.handle("GET /api/cameras/{name}/mjpeg", "camera preview as multipart JPEG (?fps=, default 10)", "", s.mjpeg)
 	if o.Metrics != nil {
 		s.handle("GET /metrics", "Prometheus metrics", "", o.Metrics.ServeHTTP)
 	}
@@ -160,6 +166,27 @@ type State struct {
 	Safety      control.SafetyStatus `json:"safety"`
 	Operator    OperatorStatus       `json:"operator"`
 	RingDropped uint64               `json:"monitor_dropped"`
+	Cameras     []CameraState        `json:"cameras"`
+}
+
+// CameraState is one camera in GET /api/state.
+type CameraState struct {
+	Name        string  `json:"name"`
+	Source      string  `json:"source"` // passwords hidden
+	Kind        string  `json:"kind"`   // usb, rtsp, file or sim
+	URL         string  `json:"url,omitempty"`
+	Codec       string  `json:"codec"`
+	Width       int     `json:"width"`
+	Height      int     `json:"height"`
+	FPS         float64 `json:"fps"`    // measured over the last second
+	Frames      uint64  `json:"frames"` // delivered since start
+	Dropped     uint64  `json:"dropped"`
+	PacketsLost uint64  `json:"packets_lost"`
+	Reconnects  uint64  `json:"reconnects"`
+	AgeMS       float64 `json:"age_ms"`     // since the newest frame arrived; -1 before the first
+	LatencyMS   float64 `json:"latency_ms"` // capture → available, newest frame
+	Connected   bool    `json:"connected"`
+	LastError   string  `json:"last_error,omitempty"`
 }
 
 func (s *Server) state(w http.ResponseWriter, r *http.Request) {
@@ -182,7 +209,10 @@ func (s *Server) snapshot(session string) (State, bool) {
 		Tick: st.Seq, Time: st.Time, Torque: st.Command.Torque,
 		Timing: s.loop.Timing().Report(), RateHz: s.desc.Rate,
 		BusErrors: s.loop.BusErrors(), Faults: []string{}, Safety: s.loop.SafetyStatus(),
-		Operator: s.ops.status(session),
+		Operator: s.ops.status(session), Cameras: []CameraState{},
+	}
+	if s.cameras != nil {
+		out.Cameras = s.cameras()
 	}
 	if err := s.loop.LastBusError(); err != nil {
 		out.LastBusErr = err.Error()
@@ -199,6 +229,9 @@ func (s *Server) snapshot(session string) (State, bool) {
 			out.Faults = append(out.Faults, j.Name+": "+st.State.Fault[i].String())
 		}
 		out.Joints = append(out.Joints, js)
+	}
+	for _, f := range s.faults {
+		out.Faults = f.AppendFaults(out.Faults)
 	}
 	return out, true
 }

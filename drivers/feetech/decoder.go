@@ -134,6 +134,20 @@ func (d *Decoder) discard(n int) {
 	d.stats.Garbage += uint64(n)
 }
 
+// Resync gives up on the frame at the head of the buffer, if one has
+// started, by discarding the first byte of its header, and reports whether
+// it did. Call it when a read times out while Next still returns
+// ErrNeedMore: a frame truncated on the wire (or a false header in noise)
+// otherwise waits for bytes that never come, and may hide whole frames
+// behind it. The byte counts as Garbage.
+func (d *Decoder) Resync() bool {
+	if d.end-d.start < 2 || d.buf[d.start] != 0xFF || d.buf[d.start+1] != 0xFF {
+		return false
+	}
+	d.discard(1)
+	return true
+}
+
 // Buffered returns the number of bytes written but not yet returned or
 // discarded: a partial frame, or frames not yet taken with Next.
 func (d *Decoder) Buffered() int { return d.end - d.start }

@@ -22,4 +22,14 @@
 // SCS servos are big-endian and are not covered by the Register helpers.
 // Several STS fields are sign-magnitude rather than two's complement; see
 // EncodeSignMagnitude and Register.SignBit.
+//
+// # Bus
+//
+// Bus (bus*.go) is the host side over a serial Port: a robot.Hardware for
+// the servos of one description bus (Configure, Read, Write, Halt, Close)
+// with one SYNC_READ and one SYNC_WRITE per tick, retries of corrupted or
+// missing replies within a per-tick budget, per-joint faults, a Halt that
+// any goroutine may call, LeRobot's calibration applied in the servos, and
+// the management calls of `anther bus` and `anther calibrate`. The codec
+// files do no I/O; the bus does, through the Port it is given.
 package feetech
