@@ -4,7 +4,9 @@
 GO      ?= go
 BIN     := bin/anther
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-TESTFLAGS ?= -count=1 -timeout 20m
+# -p 1: packages one at a time, so the pty and real-time tests of one
+# package do not compete for the 2 CI cores with another package's builds.
+TESTFLAGS ?= -count=1 -timeout 30m -p 1
 
 .PHONY: deps build run test vet bench fuzz clean
 

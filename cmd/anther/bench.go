@@ -18,7 +18,7 @@ import (
 
 func (a *app) benchCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "bench", Short: "measure the control loop and buses"}
-	cmd.AddCommand(a.benchLoopCmd())
+	cmd.AddCommand(a.benchLoopCmd(), a.benchRecordCmd())
 	return cmd
 }
 

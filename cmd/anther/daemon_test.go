@@ -265,9 +265,15 @@ func TestEStopOverHTTP(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "estopped") {
 		t.Fatalf("anther estop: %v: %s", err, out)
 	}
-	d.get(t, "/api/state", &st)
-	if st.Lifecycle != "estopped" {
-		t.Fatalf("after anther estop the daemon is %s", st.Lifecycle)
+	// /api/state comes from the monitor, which drains the loop every 10 ms.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		d.get(t, "/api/state", &st)
+		if st.Lifecycle == "estopped" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after anther estop the daemon is %s", st.Lifecycle)
+		}
 	}
 	code, body := d.post(t, "/api/joints/targets", `{"targets":{"gripper":0.5}}`)
 	if code != http.StatusConflict {

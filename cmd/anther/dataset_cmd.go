@@ -6,8 +6,9 @@ import "github.com/spf13/cobra"
 func (a *app) datasetCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "dataset",
-		Short: "LeRobot v3.0 datasets: upload to the Hugging Face Hub",
+		Short: "LeRobot v3.0 datasets: info, validate, stats, push to the Hugging Face Hub",
 	}
 	cmd.AddCommand(a.datasetPushCmd())
+	cmd.AddCommand(a.datasetToolCmds()...)
 	return cmd
 }

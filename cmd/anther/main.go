@@ -75,6 +75,8 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		a.configCmd(),
 		a.versionCmd(),
 		a.benchCmd(),
+		a.busCmd(),
+		a.simCmd(),
 		a.estopCmd(),
 		a.tokenCmd(),
 		a.lifecycleCmd("activate", "turn a running daemon's robot on (torque on, commands flow)"),
@@ -82,6 +84,11 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		a.lifecycleCmd("reset", "clear an e-stop or fault on a running daemon (then activate)"),
 		a.policyCmd(),
 		a.datasetCmd(),
+		a.recordCmd(),
+		a.replayCmd(),
+		a.cameraCmd(),
+		a.calibrateCmd(),
+		a.teleopCmd(),
 	)
 	return root
 }

@@ -15,7 +15,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/anther-robotics/anther/control"
+	"github.com/anther-robotics/anther/policy"
 	"github.com/anther-robotics/anther/robot"
+	"github.com/anther-robotics/anther/sim"
 	"github.com/anther-robotics/anther/telemetry"
 	"github.com/anther-robotics/anther/teleop"
 )
@@ -29,6 +31,14 @@ type runOpts struct {
 	spin     time.Duration
 	rt       bool
 	urdf     string
+	mqtt     mqttOpts
+	noCams   bool
+	datasets string
+	fps      int
+	policy   string
+	polSpec  string
+	polStart bool
+	ortLib   string
 }
 
 func (a *app) runCmd() *cobra.Command {
@@ -57,6 +67,14 @@ Ctrl-C or SIGTERM halts the actuators (torque off) before the process exits.`,
 	f.DurationVar(&o.spin, "spin", 50*time.Microsecond, "busy-wait before each deadline (trades CPU for timing precision)")
 	f.BoolVar(&o.rt, "rt", false, "real-time tuning of the loop thread: SCHED_FIFO 80, mlockall, GOGC=off with GOMEMLIMIT=512MiB")
 	f.StringVar(&o.urdf, "urdf", "", "tighten joint limits with a URDF's <limit>s (joints matched by name)")
+	registerMQTTFlags(f, &o.mqtt)
+	f.BoolVar(&o.noCams, "no-cameras", false, "do not start the description's cameras (with --sim: the simulated ones)")
+	f.StringVar(&o.datasets, "datasets", "", "folder for recorded LeRobot datasets: enables recording (/api/recording) and the Hub upload queue (/api/uploads)")
+	f.IntVar(&o.fps, "fps", 30, "dataset frames per second when recording")
+	f.StringVar(&o.policy, "policy", "", "ONNX policy to load at start (see `anther policy inspect`)")
+	f.StringVar(&o.polSpec, "policy-spec", "", "policy spec YAML (default: from the model's metadata)")
+	f.BoolVar(&o.polStart, "policy-start", false, "start the loaded policy once the robot is active")
+	f.StringVar(&o.ortLib, "ort-lib", "", "path to libonnxruntime.so (default: $ORT_LIB, then the make deps cache)")
 	_ = cmd.MarkFlagRequired("robot")
 	return cmd
 }
@@ -95,9 +113,10 @@ func (a *app) runDaemon(ctx context.Context, o runOpts) error {
 	ring := control.NewRing(1024)
 	clock := control.NewWallClock(o.spin)
 	clock.KeepP = o.rt
+	recSlot := &lateSink{}
 	cfg := control.Config{
 		Rate: d.Rate, Clock: clock, Bus: hw,
-		Limits: control.LimitsFromDescription(d, 0.01), Sinks: []control.Sink{ring}, Logger: log,
+		Limits: control.LimitsFromDescription(d, 0.01), Sinks: []control.Sink{ring, recSlot}, Logger: log,
 	}
 	if o.rt {
 		rt := control.DefaultRealTime()
@@ -108,13 +127,41 @@ func (a *app) runDaemon(ctx context.Context, o runOpts) error {
 		return err
 	}
 	mon := control.NewMonitor(loop, ring, log)
+	var cams []NamedCamera
+	if !o.noCams {
+		var stopCams func()
+		if cams, stopCams, err = startCameras(ctx, d, o.sim, monitorJoints(mon, len(d.Joints)), log); err != nil {
+			return err
+		}
+		defer stopCams()
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		telemetry.NewLoopCollector(loop, d.Name))
+	stopTelemetry, err := startTelemetry(ctx, o.mqtt, d, loop, mon, reg, log)
+	if err != nil {
+		return err
+	}
+	defer stopTelemetry()
 	api := teleop.NewServer(teleop.Options{Desc: d, Loop: loop, Monitor: mon, Events: events,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Log: log,
-		Token: token, OpenReads: teleop.IsLoopback(o.listen)})
+		Token: token, OpenReads: teleop.IsLoopback(o.listen), Cameras: cameraStates(cams), Camera: cameraByName(cams)})
+
+	if o.datasets != "" {
+		_, stopRec, err := startRecording(ctx, api, recSlot, d, cams, o, log)
+		if err != nil {
+			return err
+		}
+		defer stopRec()
+	}
+	var imu policy.IMU
+	if o.sim {
+		imu = sim.NewIMU()
+	}
+	pm := newPolicyManager(d, loop, log, o.ortLib, imu)
+	defer pm.Close()
+	api.RegisterPolicy(pm)
 
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
@@ -143,6 +190,11 @@ func (a *app) runDaemon(ctx context.Context, o runOpts) error {
 	}
 	if o.activate {
 		loop.Request(control.RequestActivate)
+	}
+	if o.policy != "" {
+		if err := startPolicyFromFlags(ctx, pm, loop, o, log); err != nil {
+			return err
+		}
 	}
 
 	var runErr error
