@@ -82,6 +82,14 @@ func (a *app) simServe(ctx context.Context, d *robot.Description, baud int) erro
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// The description's cameras, simulated and served over RTSP.
+	cams, stopCams, err := startCameras(ctx, d, true, nil, log)
+	if err != nil {
+		closeAll()
+		return err
+	}
+	defer stopCams()
+	printCameraURLs(a.stdout, cams)
 	errs := make([]error, len(ptys))
 	var wg sync.WaitGroup
 	for i, p := range ptys {
