@@ -19,6 +19,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/anther-robotics/anther/control"
+	"github.com/anther-robotics/anther/dataset"
+	"github.com/anther-robotics/anther/dataset/record"
 	"github.com/anther-robotics/anther/robot"
 )
 
@@ -107,7 +109,28 @@ func key(typ input.DispatchKeyEventType, k, code string, vk int64, mods int64) c
 func TestConsoleInChromium(t *testing.T) {
 	watch := &torqueWatch{}
 	watch.offTick.Store(-1)
-	ts, loop, srv := testServerWith(t, false, watch)
+	// A real recorder (joints only) behind the recording panel.
+	d, err := robot.Load("reachy-mini")
+	if err != nil {
+		t.Fatal(err)
+	}
+	jm, err := record.NewJointMap(d, record.UnitsLeRobot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := record.New(record.Config{Joints: jm, FPS: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recCtx, stopRec := context.WithCancel(context.Background())
+	defer stopRec()
+	go func() { _ = rec.Run(recCtx) }()
+	ts, loop, srv := testServerWith(t, false, watch, rec)
+	datasets := t.TempDir()
+	sess := record.NewSession(rec, datasets, dataset.Config{FPS: 30, RobotType: record.RobotType(d),
+		Features: record.Features(jm, nil), Units: record.UnitsOf(jm)})
+	defer sess.Close()
+	srv.RegisterRecording(sess)
 	ctx := browser(t)
 
 	var consoleMu sync.Mutex
@@ -162,6 +185,26 @@ func TestConsoleInChromium(t *testing.T) {
 		return math.Abs(eval[float64](t, ctx, `parseFloat(document.querySelector("#joint-left_antenna .pos").textContent)`)-0.8) < 0.03
 	})
 	shot(t, ctx, "02-console-slider.png")
+
+	// Start and stop recording from the panel: the episode lands in the
+	// dataset and appears in the page's list.
+	if err := chromedp.Do(ctx, chromedp.SetValue(`#repo`, "alice/console-test"), chromedp.SetValue(`#task`, "wave the antenna"),
+		chromedp.Click(`#rec-start`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "recording", 5*time.Second, func() bool { return sess.Status().State == "recording" })
+	time.Sleep(time.Second)
+	if err := chromedp.Do(ctx, chromedp.Click(`#rec-stop`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "episode in the page's list", 5*time.Second, func() bool {
+		return eval[float64](t, ctx, `document.querySelectorAll("#episodes li.episode").length`) == 1
+	})
+	rep, err := dataset.Validate(context.Background(), sess.Root("alice/console-test"), dataset.ValidateOptions{})
+	if err != nil || !rep.OK() {
+		t.Fatalf("the recorded dataset does not validate: %v %v", err, rep.Errors)
+	}
+	shot(t, ctx, "05-console-recorded.png")
 
 	// Take control; hold the dead-man key and an arrow: the joint moves;
 	// release: it stops.

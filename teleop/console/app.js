@@ -2,7 +2,7 @@
 // gamepad jogging with a dead-man key, operator heartbeats, e-stop.
 "use strict";
 const $ = (id) => document.getElementById(id);
-const state = { doc: null, session: sessionStorage.getItem("anther-session") || "", selected: 0, ws: null, sliding: new Set() };
+const state = { savedEpisodes: -1, doc: null, session: sessionStorage.getItem("anther-session") || "", selected: 0, ws: null, sliding: new Set() };
 const jointPlot = new StripChart($("plot-joints"), { length: 300 });
 const timingPlot = new StripChart($("plot-timing"), { length: 300, min: 0 });
 
@@ -170,8 +170,24 @@ async function refreshPanels() {
     const r = await fetch("/api/recording", { credentials: "same-origin" });
     if (r.ok) {
       const s = await r.json();
-      $("recording-status").textContent = s.recording ? `recording episode ${s.episode} · ${s.frames} frames · ${s.elapsed_s.toFixed(1)} s` : `idle · ${s.episodes ? s.episodes.length : 0} episodes in ${s.dataset || "dataset"}`;
-      $("episodes").innerHTML = (s.episodes || []).slice(-10).map((e) => `<li>episode ${e.index}: ${e.length} frames · ${e.task || ""}</li>`).join("");
+      const n = s.episodes_saved || 0;
+      $("recording-status").textContent = s.state === "recording"
+        ? `recording episode ${s.episode} · ${s.frames} frames · ${s.elapsed_s.toFixed(1)} s · backlog ${s.encoder_backlog} · dropped ${s.dropped_steps}${s.faithful ? "" : " · NOT FAITHFUL"}`
+        : `${s.state} · ${n} episode(s) saved this session${s.dataset ? " in " + s.dataset : ""}`;
+      if (s.repo_id && n > 0 && n !== state.savedEpisodes) {
+        state.savedEpisodes = n;
+        const e = await fetch(`/api/recording/episodes?repo_id=${encodeURIComponent(s.repo_id)}`, { credentials: "same-origin" });
+        if (e.ok) {
+          const list = (await e.json()).episodes || [];
+          $("episodes").innerHTML = "";
+          for (const ep of list.slice(-10)) {
+            const li = document.createElement("li");
+            li.className = "episode";
+            li.textContent = `episode ${ep.episode_index}: ${ep.length} frames · ${ep.duration_s.toFixed(1)} s · ${(ep.tasks || []).join(", ")}`;
+            $("episodes").appendChild(li);
+          }
+        }
+      }
     }
   } catch (_) { /* not available */ }
   if (available.has("/api/policy")) try {
@@ -180,10 +196,16 @@ async function refreshPanels() {
   } catch (_) { /* not available */ }
 }
 setInterval(refreshPanels, 1000);
-$("rec-start").addEventListener("click", () => api("POST", "/api/recording/start", { task: $("task").value }).catch(() => {}));
+$("rec-start").addEventListener("click", () => api("POST", "/api/recording/start", { repo_id: $("repo").value, task: $("task").value }).catch(() => {}));
 $("rec-stop").addEventListener("click", () => api("POST", "/api/recording/stop").catch(() => {}));
 $("rec-discard").addEventListener("click", () => api("POST", "/api/recording/discard").catch(() => {}));
-$("policy-start").addEventListener("click", () => api("POST", "/api/policy/start", { model: $("policy-model").value }).catch(() => {}));
+$("policy-start").addEventListener("click", async () => {
+  const model = $("policy-model").value.trim();
+  try {
+    if (model) await api("POST", "/api/policy/load", { model });
+    await api("POST", "/api/policy/start");
+  } catch (_) { /* shown in the event log */ }
+});
 $("policy-stop").addEventListener("click", () => api("POST", "/api/policy/stop").catch(() => {}));
 
 connect();
