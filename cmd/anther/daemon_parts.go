@@ -123,3 +123,65 @@ func cameraByName(cams []NamedCamera) func(string) robot.Camera {
 		return nil
 	}
 }
+
+// startLeader opens the leader arm given as PROFILE[:PORT] (simulated, with
+// a scripted hand moving it, when sim), keeps its torque off, and makes it
+// the loop's source of intent each time the follower becomes active. It
+// serves GET /api/teleop/leader and puts the leader's faults in /api/state.
+func startLeader(ctx context.Context, spec string, simulate bool, d *robot.Description, hw robot.Hardware,
+	loop *control.Loop, api *teleop.Server, spin time.Duration, log *slog.Logger) (func(), error) {
+	ld, port, cal, err := loadArm(spec, "")
+	if err != nil {
+		return nil, fmt.Errorf("--leader: %w", err)
+	}
+	if !simulate && port == "" {
+		return nil, errors.New("--leader: give the leader's port as PROFILE:PORT (or run with --sim)")
+	}
+	budget := time.Duration(float64(time.Second)/d.Rate) * 35 / 100
+	arm, err := openFeetechArm(ld, armOpts{port: port, simulate: simulate, cal: cal, budget: budget, spin: spin, log: log})
+	if err != nil {
+		return nil, fmt.Errorf("leader: %w", err)
+	}
+	if arm.sim != nil {
+		arm.sim.SetHand(triangleHand(ld, 0.6, 3))
+	}
+	if err := arm.bus.Configure(ctx); err != nil {
+		arm.bus.Close()
+		return nil, fmt.Errorf("configure leader %s: %w", ld.Name, err)
+	}
+	if err := arm.bus.TorqueAll(ctx, false); err != nil {
+		arm.bus.Close()
+		return nil, fmt.Errorf("leader torque off: %w", err)
+	}
+	src, err := teleop.NewLeader(teleop.LeaderConfig{Bus: arm.bus, Leader: ld, Follower: d,
+		LeaderCal: arm.bus.Calibration(), FollowerCal: robot.CalibrationOf(hw), Degrees: true})
+	if err != nil {
+		arm.bus.Close()
+		return nil, err
+	}
+	api.RegisterLeader(src)
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	name := "leader:" + ld.Name
+	go func() {
+		defer close(done)
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		wasActive := false
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			active := loop.Lifecycle() == robot.Active
+			if active && !wasActive {
+				loop.SetSource(name, src, 0)
+				log.Info("following the leader", "source", name)
+			}
+			wasActive = active
+		}
+	}()
+	log.Info("leader arm attached", "leader", ld.Name, "port", port, "sim", simulate)
+	return func() { cancel(); <-done; arm.bus.Close() }, nil
+}

@@ -39,6 +39,7 @@ type runOpts struct {
 	polSpec  string
 	polStart bool
 	ortLib   string
+	leader   string
 }
 
 func (a *app) runCmd() *cobra.Command {
@@ -74,6 +75,7 @@ Ctrl-C or SIGTERM halts the actuators (torque off) before the process exits.`,
 	f.StringVar(&o.policy, "policy", "", "ONNX policy to load at start (see `anther policy inspect`)")
 	f.StringVar(&o.polSpec, "policy-spec", "", "policy spec YAML (default: from the model's metadata)")
 	f.BoolVar(&o.polStart, "policy-start", false, "start the loaded policy once the robot is active")
+	f.StringVar(&o.leader, "leader", "", "leader arm as PROFILE[:PORT] (e.g. so101-leader:/dev/ttyACM1): the robot follows it when active")
 	f.StringVar(&o.ortLib, "ort-lib", "", "path to libonnxruntime.so (default: $ORT_LIB, then the make deps cache)")
 	_ = cmd.MarkFlagRequired("robot")
 	return cmd
@@ -158,6 +160,13 @@ func (a *app) runDaemon(ctx context.Context, o runOpts) error {
 	var imu policy.IMU
 	if o.sim {
 		imu = sim.NewIMU()
+	}
+	if o.leader != "" {
+		stopLeader, err := startLeader(ctx, o.leader, o.sim, d, hw, loop, api, o.spin, log)
+		if err != nil {
+			return err
+		}
+		defer stopLeader()
 	}
 	pm := newPolicyManager(d, loop, log, o.ortLib, imu)
 	defer pm.Close()
