@@ -338,7 +338,7 @@ func TestRetriesAndNoReply(t *testing.T) {
 			t.Errorf("joint %d fault %v", j, s.Fault[j])
 		}
 	}
-	if took > b.Budget() {
+	if took > b.Budget()+time.Second { // slack for a loaded machine
 		t.Errorf("read took %v, budget %v", took, b.Budget())
 	}
 	h := b.Health(nil)
