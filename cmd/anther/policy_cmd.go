@@ -808,6 +808,10 @@ type policyManager struct {
 	log    *slog.Logger
 	ortLib string
 	imu    policy.IMU
+	// images are the daemon's cameras for policies with image inputs (set
+	// before the first load); a stale camera fails inference, so the loop
+	// holds.
+	images map[string]policy.ImageSource
 
 	mu      sync.Mutex
 	rt      *ort.Runtime
@@ -838,7 +842,7 @@ func (m *policyManager) LoadPolicy(ctx context.Context, req teleop.PolicyLoadReq
 		}
 		m.rt = rt
 	}
-	l, err := m.rt.Load(req.Model, ort.LoadConfig{SpecPath: req.Spec, Rate: req.Rate, Policy: policy.Config{Robot: m.desc, Logger: m.log}})
+	l, err := m.rt.Load(req.Model, ort.LoadConfig{SpecPath: req.Spec, Rate: req.Rate, Policy: policy.Config{Robot: m.desc, Logger: m.log, Images: m.images}})
 	if err != nil {
 		return m.statusLocked(), err
 	}

@@ -169,6 +169,10 @@ func (a *app) runDaemon(ctx context.Context, o runOpts) error {
 		defer stopLeader()
 	}
 	pm := newPolicyManager(d, loop, log, o.ortLib, imu)
+	pm.images = map[string]policy.ImageSource{}
+	for _, c := range cams {
+		pm.images[c.Name] = &policy.CameraImages{Camera: c.Camera}
+	}
 	defer pm.Close()
 	api.RegisterPolicy(pm)
 
