@@ -48,6 +48,17 @@ type Quality struct {
 	Faithful bool           `json:"faithful"`
 	Issues   map[string]int `json:"issues,omitempty"`
 	Note     string         `json:"note,omitempty"`
+	Loop     *LoopTiming    `json:"loop,omitempty"` // the control loop's timing while the episode was recorded
+}
+
+// LoopTiming is the control loop's wake-up lateness over one episode, kept
+// with the episode in meta/anther.json.
+type LoopTiming struct {
+	Ticks  uint64  `json:"ticks"`
+	P50US  float64 `json:"lateness_p50_us"`
+	P99US  float64 `json:"lateness_p99_us"`
+	P999US float64 `json:"lateness_p99_9_us"`
+	MaxUS  float64 `json:"lateness_max_us"`
 }
 
 // sidecar is meta/anther.json: what LeRobot has no field for.

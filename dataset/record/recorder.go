@@ -208,6 +208,7 @@ type episode struct {
 	prevSeq  []uint64
 	action   []float64
 	state    []float64
+	lateness *control.Histogram // the loop's wake-up lateness over the episode
 }
 
 // Run drains the ring and records until ctx ends; an open episode is then
@@ -328,6 +329,12 @@ func (r *Recorder) handle(ctx context.Context, c command, cur *episode) *episode
 		r.status.State = "saving"
 		r.mu.Unlock()
 		q := quality(cur.issues)
+		if h := cur.lateness; h != nil {
+			sm := h.Summary()
+			q.Loop = &dataset.LoopTiming{Ticks: sm.Count, P50US: sm.P50US, P99US: sm.P99US, P999US: sm.P999US, MaxUS: sm.MaxUS}
+			r.log.Info("record: loop timing over the episode", "episode", cur.ep.Index(), "ticks", sm.Count,
+				"lateness_p50_us", sm.P50US, "lateness_p99_us", sm.P99US, "lateness_p99_9_us", sm.P999US, "lateness_max_us", sm.MaxUS)
+		}
 		if !q.Faithful {
 			r.log.Warn("record: episode was not recorded faithfully; saved and marked", "episode", cur.ep.Index(), "issues", cur.issues)
 		}
@@ -405,6 +412,10 @@ func (r *Recorder) updateStatus(e *episode) {
 // sample turns loop steps into dataset frames: frame k is the first step at
 // or after t0 + k/fps.
 func (r *Recorder) sample(ctx context.Context, e *episode, st *control.Step) error {
+	if e.lateness == nil {
+		e.lateness = &control.Histogram{}
+	}
+	e.lateness.Add(st.Lateness)
 	if !e.started {
 		e.started, e.t0, e.lastSeq = true, st.Time, st.Seq
 	} else {
