@@ -185,3 +185,30 @@ func TestDatasetPushProgressBarOnTerminal(t *testing.T) {
 		t.Errorf("stdout: %s", out.String())
 	}
 }
+
+// record --push records on the simulator, then uploads the dataset it made.
+func TestRecordPush(t *testing.T) {
+	srv := hubtest.New(t, hubtest.Options{})
+	dir := filepath.Join(t.TempDir(), "so101_push")
+	cmd := exec.Command(anther(t), "record", "--robot", "so101-follower", "--sim", "--no-cameras", "--dataset", dir,
+		"--repo-id", "alice/recorded", "--task", "wave", "--episodes", "1", "--episode-time", "1s", "--reset-time", "0s",
+		"--display", "off", "--push")
+	cmd.Env = append(pushEnv(t, "HF_ENDPOINT="+srv.URL, "HF_TOKEN="+srv.Token()), "ANTHER_TOKEN="+testToken, "XDG_CONFIG_HOME="+t.TempDir())
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("record --push: %v\nstdout: %s\nstderr: %s", err, out.String(), errb.String())
+	}
+	if srv.ClientCommits("alice/recorded") != 1 {
+		t.Fatalf("%d commits on the Hub\nstdout: %s\nstderr: %s", srv.ClientCommits("alice/recorded"), out.String(), errb.String())
+	}
+	remote, err := srv.Tree("alice/recorded", "v3.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"meta/info.json", "data/chunk-000/file-000.parquet", "meta/episodes/chunk-000/file-000.parquet"} {
+		if len(remote[p]) == 0 {
+			t.Errorf("%s missing on the Hub (have %d files)", p, len(remote))
+		}
+	}
+}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/anther-robotics/anther/control"
 	"github.com/anther-robotics/anther/dataset"
+	"github.com/anther-robotics/anther/dataset/hub"
 	"github.com/anther-robotics/anther/dataset/record"
 	"github.com/anther-robotics/anther/drivers/camera"
 	"github.com/anther-robotics/anther/robot"
@@ -51,6 +52,8 @@ type recordOpts struct {
 	crf, gop      int
 	preset        string
 	discardMarked bool
+	push          bool
+	private       bool
 }
 
 func (a *app) recordCmd() *cobra.Command {
@@ -78,7 +81,19 @@ Ctrl-C discards the episode in progress and stops.`,
 			if o.console {
 				return a.recordViaDaemon(cmd.Context(), o)
 			}
-			return a.recordLocal(cmd.Context(), o)
+			if err := a.recordLocal(cmd.Context(), o); err != nil {
+				return err
+			}
+			if !o.push {
+				return nil
+			}
+			if o.repoID == "" {
+				return errors.New("record --push: give --repo-id user/name")
+			}
+			// The same upload as `anther dataset push`: validated first,
+			// resumable, one commit tagged v3.0.
+			return a.datasetPush(cmd.Context(), o.dir, pushOpts{repoID: o.repoID, private: o.private,
+				tag: hub.CodebaseVersion, license: "apache-2.0", concurrency: 4, logEvery: 5 * time.Second})
 		},
 	}
 	f := cmd.Flags()
@@ -108,6 +123,8 @@ Ctrl-C discards the episode in progress and stops.`,
 	f.BoolVar(&o.rt, "rt", false, "real-time tuning of the loop thread (see anther run --rt)")
 	f.StringVar(&o.display, "display", "auto", "live status line: auto (when stderr is a terminal), on, off")
 	f.BoolVar(&o.asJSON, "json", false, "print one JSON line per saved episode and a JSON summary")
+	f.BoolVar(&o.push, "push", false, "when recording ends, upload the dataset to the Hugging Face Hub (as `anther dataset push`)")
+	f.BoolVar(&o.private, "private", false, "with --push: create the Hub repo private")
 	f.BoolVar(&o.discardMarked, "rerecord-marked", false, "discard and record again any episode marked as not recorded faithfully")
 	return cmd
 }
