@@ -3,10 +3,19 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"math"
+	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -56,7 +65,7 @@ func (d *daemon) logText() string {
 	return d.log.String()
 }
 
-var listenRE = regexp.MustCompile(`listening on http://([0-9.:\[\]]+)`)
+var listenRE = regexp.MustCompile(`listening on https?://([0-9.:\[\]]+)`)
 
 func startDaemon(t *testing.T, args ...string) *daemon {
 	t.Helper()
@@ -294,4 +303,40 @@ func TestEStopOverHTTP(t *testing.T) {
 	if err := <-d.done; err != nil {
 		t.Fatalf("exit after SIGINT: %v", err)
 	}
+}
+
+func TestDaemonHTTPS(t *testing.T) {
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	d := startDaemon(t, "--robot", "so101-follower", "--sim", "--no-cameras", "--mqtt", "off", "--tls-cert", certFile, "--tls-key", keyFile)
+	if !strings.Contains(d.logText(), "listening on https://") {
+		t.Fatalf("no https listen line:\n%s", d.logText())
+	}
+	c, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(c)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 5 * time.Second}
+	resp, err := client.Get("https://" + d.addr + "/api/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /api/health over HTTPS: %d", resp.StatusCode)
+	}
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	<-d.done
 }

@@ -40,6 +40,8 @@ type runOpts struct {
 	polStart bool
 	ortLib   string
 	leader   string
+	tlsCert  string
+	tlsKey   string
 }
 
 func (a *app) runCmd() *cobra.Command {
@@ -75,6 +77,8 @@ Ctrl-C or SIGTERM halts the actuators (torque off) before the process exits.`,
 	f.StringVar(&o.policy, "policy", "", "ONNX policy to load at start (see `anther policy inspect`)")
 	f.StringVar(&o.polSpec, "policy-spec", "", "policy spec YAML (default: from the model's metadata)")
 	f.BoolVar(&o.polStart, "policy-start", false, "start the loaded policy once the robot is active")
+	f.StringVar(&o.tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM; with --tls-key)")
+	f.StringVar(&o.tlsKey, "tls-key", "", "private key for --tls-cert (PEM)")
 	f.StringVar(&o.leader, "leader", "", "leader arm as PROFILE[:PORT] (e.g. so101-leader:/dev/ttyACM1): the robot follows it when active")
 	f.StringVar(&o.ortLib, "ort-lib", "", "path to libonnxruntime.so (default: $ORT_LIB, then the make deps cache)")
 	_ = cmd.MarkFlagRequired("robot")
@@ -190,16 +194,25 @@ func (a *app) runDaemon(ctx context.Context, o runOpts) error {
 	defer stopMon()
 	go mon.Run(monCtx, 10*time.Millisecond)
 	httpDone := make(chan error, 1)
-	go func() { httpDone <- srv.Serve(ln) }()
+	scheme := "http"
+	if o.tlsCert != "" || o.tlsKey != "" {
+		if o.tlsCert == "" || o.tlsKey == "" {
+			return errors.New("--tls-cert and --tls-key go together")
+		}
+		scheme = "https"
+		go func() { httpDone <- srv.ServeTLS(ln, o.tlsCert, o.tlsKey) }()
+	} else {
+		go func() { httpDone <- srv.Serve(ln) }()
+	}
 
 	log.Info("anther running", "robot", d.Name, "source", d.Source, "sim", o.sim,
 		"joints", len(d.Joints), "rate_hz", d.Rate)
-	log.Info("listening on http://" + ln.Addr().String())
+	log.Info("listening on " + scheme + "://" + ln.Addr().String())
 	if created {
 		tf, _ := teleop.TokenFile()
-		fmt.Fprintf(a.stdout, "console: http://%s/?token=%s\n(a new API token, kept in %s; this is the only time it is printed — `anther token` shows it again)\n", ln.Addr(), token, tf)
+		fmt.Fprintf(a.stdout, "console: %s://%s/?token=%s\n(a new API token, kept in %s; this is the only time it is printed — `anther token` shows it again)\n", scheme, ln.Addr(), token, tf)
 	} else {
-		fmt.Fprintf(a.stdout, "console: http://%s/ (log in once with /?token=TOKEN; `anther token` prints the URL)\n", ln.Addr())
+		fmt.Fprintf(a.stdout, "console: %s://%s/ (log in once with /?token=TOKEN; `anther token` prints the URL)\n", scheme, ln.Addr())
 	}
 	if o.activate {
 		loop.Request(control.RequestActivate)
