@@ -12,6 +12,8 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
+
+	"github.com/anther-robotics/anther/robot"
 )
 
 // Spec is a policy's contract with the robot: which joints it drives and in
@@ -473,21 +475,7 @@ func parseSpec(file, dir string, data []byte) (*Spec, error) {
 }
 
 func specYAMLError(file string, err error) error {
-	var ye yaml.Error
-	if errors.As(err, &ye) {
-		line := 0
-		if tk := ye.GetToken(); tk != nil && tk.Position != nil {
-			line = tk.Position.Line
-		}
-		msg := ye.GetMessage()
-		field := ""
-		var uf *yaml.UnknownFieldError
-		if errors.As(err, &uf) {
-			if tk := uf.GetToken(); tk != nil {
-				field = tk.Value
-			}
-			msg = "unknown field"
-		}
+	if line, field, msg, ok := robot.YAMLErrorPos(err); ok {
 		return &SpecError{File: file, Line: line, Field: field, Msg: msg}
 	}
 	return &SpecError{File: file, Msg: err.Error()}
@@ -508,26 +496,7 @@ func (v *specChecker) fail(field, format string, args ...any) {
 	v.err = &SpecError{File: v.file, Line: v.line(field), Field: field, Msg: fmt.Sprintf(format, args...)}
 }
 
-func (v *specChecker) line(field string) int {
-	if v.ast == nil {
-		return 0
-	}
-	for f := field; f != ""; {
-		if p, err := yaml.PathString("$." + f); err == nil {
-			if n, err := p.FilterFile(v.ast); err == nil && n != nil {
-				if tk := n.GetToken(); tk != nil && tk.Position != nil {
-					return tk.Position.Line
-				}
-			}
-		}
-		i := strings.LastIndexAny(f, ".[")
-		if i < 0 {
-			break
-		}
-		f = f[:i]
-	}
-	return 0
-}
+func (v *specChecker) line(field string) int { return robot.YAMLLine(v.ast, field) }
 
 func (v *specChecker) convert(fs *fileSpec) *Spec {
 	if fs.Format != "" && fs.Format != SpecFormat {

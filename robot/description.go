@@ -267,21 +267,7 @@ func Parse(file string, data []byte) (d *Description, err error) {
 
 // yamlError turns a YAML decoding error into a DescriptionError.
 func yamlError(file string, err error) error {
-	var ye yaml.Error
-	if errors.As(err, &ye) {
-		line := 0
-		if tk := ye.GetToken(); tk != nil && tk.Position != nil {
-			line = tk.Position.Line
-		}
-		msg := ye.GetMessage()
-		field := ""
-		var uf *yaml.UnknownFieldError
-		if errors.As(err, &uf) {
-			if tk := uf.GetToken(); tk != nil {
-				field = tk.Value
-			}
-			msg = "unknown field"
-		}
+	if line, field, msg, ok := YAMLErrorPos(err); ok {
 		return &DescriptionError{File: file, Line: line, Field: field, Msg: msg}
 	}
 	return &DescriptionError{File: file, Msg: err.Error()}
@@ -304,23 +290,7 @@ func (v *validator) fail(field, format string, args ...any) {
 }
 
 // line finds the source line of field (a path like joints[3].id).
-func (v *validator) line(field string) int {
-	for f := field; f != ""; {
-		if p, err := yaml.PathString("$." + f); err == nil {
-			if n, err := p.FilterFile(v.ast); err == nil && n != nil {
-				if tk := n.GetToken(); tk != nil && tk.Position != nil {
-					return tk.Position.Line
-				}
-			}
-		}
-		i := strings.LastIndexAny(f, ".[")
-		if i < 0 {
-			break
-		}
-		f = f[:i]
-	}
-	return 0
-}
+func (v *validator) line(field string) int { return YAMLLine(v.ast, field) }
 
 func (v *validator) validate(fd *fileDesc) *Description {
 	d := &Description{Name: fd.Name, Kind: fd.Kind}

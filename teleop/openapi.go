@@ -5,26 +5,28 @@ import (
 	"strings"
 )
 
-// schemas are the request bodies the API takes, as JSON Schema.
-var requestSchemas = map[string]any{
-	"TargetsRequest": map[string]any{
-		"type": "object", "required": []string{"targets"}, "additionalProperties": false,
-		"properties": map[string]any{"targets": map[string]any{
-			"type": "object", "description": "joint name → position in radians, inside the joint's limits",
-			"additionalProperties": map[string]any{"type": "number"}}},
-	},
-	"ClaimRequest": map[string]any{
-		"type": "object", "required": []string{"name"}, "additionalProperties": false,
-		"properties": map[string]any{
-			"name":  map[string]any{"type": "string", "minLength": 1, "maxLength": 64},
-			"force": map[string]any{"type": "boolean"}},
-	},
-	"JogRequest": map[string]any{
-		"type": "object", "required": []string{"velocities"}, "additionalProperties": false,
-		"properties": map[string]any{"velocities": map[string]any{
-			"type": "object", "description": "joint name → velocity in rad/s, within the joint's velocity limit",
-			"additionalProperties": map[string]any{"type": "number"}}},
-	},
+// requestSchemas are the request bodies the API takes, as JSON Schema.
+func requestSchemas() map[string]any {
+	return map[string]any{
+		"TargetsRequest": map[string]any{
+			"type": "object", "required": []string{"targets"}, "additionalProperties": false,
+			"properties": map[string]any{"targets": map[string]any{
+				"type": "object", "description": "joint name → position in radians, inside the joint's limits",
+				"additionalProperties": map[string]any{"type": "number"}}},
+		},
+		"ClaimRequest": map[string]any{
+			"type": "object", "required": []string{"name"}, "additionalProperties": false,
+			"properties": map[string]any{
+				"name":  map[string]any{"type": "string", "minLength": 1, "maxLength": 64},
+				"force": map[string]any{"type": "boolean"}},
+		},
+		"JogRequest": map[string]any{
+			"type": "object", "required": []string{"velocities"}, "additionalProperties": false,
+			"properties": map[string]any{"velocities": map[string]any{
+				"type": "object", "description": "joint name → velocity in rad/s, within the joint's velocity limit",
+				"additionalProperties": map[string]any{"type": "number"}}},
+		},
+	}
 }
 
 // openapiDoc builds the OpenAPI 3.1 document from the registered routes, so
@@ -41,8 +43,8 @@ func (s *Server) openapiDoc() map[string]any {
 			"summary": rt.summary,
 			"responses": map[string]any{
 				"200": map[string]any{"description": "OK"},
-				"400": map[string]any{"description": "bad input", "content": errorContent},
-				"401": map[string]any{"description": "missing or wrong token", "content": errorContent},
+				"400": map[string]any{"description": "bad input", "content": errorContent()},
+				"401": map[string]any{"description": "missing or wrong token", "content": errorContent()},
 			},
 		}
 		if strings.Contains(rt.path, "{") {
@@ -66,7 +68,7 @@ func (s *Server) openapiDoc() map[string]any {
 	}
 	schemas := map[string]any{"Error": map[string]any{"type": "object", "required": []string{"error"},
 		"properties": map[string]any{"error": map[string]any{"type": "string"}}}}
-	for k, v := range requestSchemas {
+	for k, v := range requestSchemas() {
 		schemas[k] = v
 	}
 	return map[string]any{
@@ -81,7 +83,10 @@ func (s *Server) openapiDoc() map[string]any {
 	}
 }
 
-var errorContent = map[string]any{"application/json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Error"}}}
+// errorContent is the OpenAPI content of an error reply.
+func errorContent() map[string]any {
+	return map[string]any{"application/json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Error"}}}
+}
 
 func (s *Server) openapi(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, s.openapiDoc())
